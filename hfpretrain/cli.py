@@ -1,0 +1,190 @@
+"""The `hfpretrain` command line: a thin layer over library functions of the same names.
+
+hfpretrain info                              versions of the stack and the devices seen
+hfpretrain info --preset gpt2-small          parameter and FLOP breakdown of a preset
+hfpretrain info --config run/final --json    ... of a saved model folder, config.json or YAML recipe
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub.errors import StrictDataclassError
+
+from .accounting import flops_breakdown, parameter_breakdown
+from .configuration_gpt import PRESETS, GPTConfig
+
+
+def load_model_config(path: str | Path) -> GPTConfig:
+    """A GPTConfig from a saved model folder, a config.json, or a YAML/JSON file of GPTConfig fields.
+
+    A YAML recipe may keep the fields under a `model:` section, and may name `preset:` plus overrides."""
+    path = Path(path)
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(f"{path} is a folder without config.json; pass a saved model folder or a file.")
+        path = path / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"No such config file: {path}")
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        fields = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    else:
+        fields = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(fields, dict):
+        raise ValueError(f"{path} must hold a mapping of config fields, got {type(fields).__name__}.")
+    fields = fields.get("model", fields)
+    model_type = fields.pop("model_type", GPTConfig.model_type)
+    if model_type != GPTConfig.model_type:
+        raise ValueError(f"{path} describes a {model_type!r} model; hfpretrain info reads {GPTConfig.model_type!r}.")
+    for key in ("architectures", "auto_map", "transformers_version", "dtype", "torch_dtype"):
+        fields.pop(key, None)
+    preset = fields.pop("preset", None)
+    return GPTConfig.from_preset(preset, **fields) if preset else GPTConfig(**fields)
+
+
+def environment_info() -> dict[str, Any]:
+    """Versions of Python and of every library in the pipeline, and the accelerators torch sees."""
+    import importlib.metadata as md
+    import platform
+
+    import torch
+
+    from . import __version__
+
+    versions = {"python": platform.python_version(), "hfpretrain": __version__}
+    for package in (
+        "torch",
+        "transformers",
+        "tokenizers",
+        "datasets",
+        "accelerate",
+        "evaluate",
+        "datatrove",
+        "huggingface_hub",
+        "safetensors",
+        "xxhash",
+    ):
+        try:
+            versions[package] = md.version(package)
+        except md.PackageNotFoundError:
+            versions[package] = None
+    devices = {"cpu_threads": torch.get_num_threads(), "cuda": torch.cuda.is_available()}
+    if torch.cuda.is_available():
+        devices["cuda_devices"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        devices["bf16"] = torch.cuda.is_bf16_supported()
+    devices["mps"] = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+    return {"versions": versions, "devices": devices}
+
+
+def model_info(config: GPTConfig, seq_len: int | None = None) -> dict[str, Any]:
+    params = parameter_breakdown(config)
+    flops = flops_breakdown(config, seq_len)
+    # Hoffmann et al. 2022 ("Chinchilla"): compute-optimal training uses about 20 tokens per parameter.
+    tokens = 20 * params["total"]
+    return {
+        "config": {k: v for k, v in config.to_dict().items() if k in GPTConfig.__dataclass_fields__},
+        "parameters": params,
+        "flops": flops,
+        "chinchilla_tokens": tokens,
+        "chinchilla_train_flops": tokens * flops["train_per_token"],
+    }
+
+
+def _describe(config: GPTConfig) -> str:
+    kv = f", {config.num_key_value_heads} kv" if config.num_key_value_heads != config.num_attention_heads else ""
+    return (
+        f"{config.num_hidden_layers} layers × {config.hidden_size} wide, {config.num_attention_heads} heads{kv} "
+        f"of {config.head_dim}, ffn {config.intermediate_size} ({config.hidden_act}), "
+        f"{config.position_embedding_type} positions, {config.norm_type}"
+        f"{', qk-norm' if config.qk_norm else ''}, {'biases' if config.bias else 'no biases'}, "
+        f"{'tied' if config.tie_word_embeddings else 'untied'} embeddings, vocab {config.vocab_size:,}, "
+        f"context {config.max_position_embeddings:,}"
+    )
+
+
+def _human(n: float) -> str:
+    for unit, size in (("E", 1e18), ("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.2f}{unit}"
+    return f"{n:.0f}"
+
+
+def format_model_info(name: str, config: GPTConfig, info: dict[str, Any]) -> str:
+    params, flops = info["parameters"], info["flops"]
+    total = params["total"]
+    lines = [f"{name}: {_describe(config)}", "", f"{'parameters':<16}{'count':>16}{'share':>9}"]
+    for key in ("embeddings", "attention", "feed_forward", "norms", "output_head"):
+        lines.append(f"  {key:<14}{params[key]:>16,}{100 * params[key] / total:>8.1f}%")
+    lines += [
+        f"  {'total':<14}{total:>16,}",
+        f"  {'non-embedding':<14}{params['non_embedding']:>16,}",
+        "",
+        f"FLOPs per token at context {flops['seq_len']:,} (6N + 12·L·T·d_attn, N = {flops['matmul_parameters']:,} "
+        "matmul weights)",
+        f"  forward        {_human(flops['forward_per_token']):>10}",
+        f"  training       {_human(flops['train_per_token']):>10}   "
+        f"(dense {_human(flops['train_dense_per_token'])}, attention {_human(flops['train_attention_per_token'])})",
+        f"Compute-optimal budget (20 tokens/parameter, Hoffmann et al. 2022): {_human(info['chinchilla_tokens'])} "
+        f"tokens, {_human(info['chinchilla_train_flops'])}FLOP",
+    ]
+    return "\n".join(lines)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    result: dict[str, Any] = environment_info()
+    name, config = None, None
+    if args.preset:
+        name, config = args.preset, GPTConfig.from_preset(args.preset)
+    elif args.config:
+        name, config = str(args.config), load_model_config(args.config)
+    if config is not None:
+        result["model"] = {"name": name, **model_info(config, args.seq_len)}
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False, default=str))
+        return 0
+    print("  ".join(f"{k} {v}" for k, v in result["versions"].items()))
+    print("  ".join(f"{k}: {v}" for k, v in result["devices"].items()))
+    if config is not None:
+        print()
+        print(format_model_info(name, config, result["model"]))
+    else:
+        print(f"\npresets: {', '.join(PRESETS)} (hfpretrain info --preset NAME)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hfpretrain", description="Pretrain a GPT from raw text, the Hugging Face way."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    info = sub.add_parser("info", help="versions, devices, and the parameter/FLOP breakdown of a model config")
+    source = info.add_mutually_exclusive_group()
+    source.add_argument("--preset", choices=list(PRESETS), help="a named GPTConfig preset")
+    source.add_argument("--config", help="a saved model folder, its config.json, or a YAML/JSON of GPTConfig fields")
+    info.add_argument(
+        "--seq-len",
+        type=int,
+        default=None,
+        help="context length for the attention FLOPs (default: max_position_embeddings)",
+    )
+    info.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    info.set_defaults(func=cmd_info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, StrictDataclassError) as err:
+        print(f"hfpretrain {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
