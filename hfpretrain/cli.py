@@ -156,6 +156,24 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_convert(args: argparse.Namespace) -> int:
+    from .convert import convert_folder
+
+    direction = f"export-{args.to}" if args.direction == "export" else args.direction
+    if args.direction == "export" and not args.to:
+        raise ValueError("convert export needs --to llama or --to gpt2")
+    overrides = {} if args.dropout is None else {"dropout": args.dropout, "attention_dropout": args.dropout}
+    if overrides and not direction.startswith("import"):
+        raise ValueError("--dropout applies to imports only")
+    result = convert_folder(direction, args.source, args.destination, **overrides)
+    print(
+        f"{direction}: saved a {result['model_type']} model to {result['destination']}"
+        f"{' with its tokenizer' if result['tokenizer'] else ' (the source had no tokenizer)'}; "
+        f"max |Δlogit| on a random batch = {result['max_abs_logit_difference']:.2e}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hfpretrain", description="Pretrain a GPT from raw text, the Hugging Face way."
@@ -174,6 +192,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     info.add_argument("--json", action="store_true", help="print machine-readable JSON")
     info.set_defaults(func=cmd_info)
+
+    convert = sub.add_parser("convert", help="import GPT-2/Llama checkpoints, export to plain Llama/GPT-2 folders")
+    convert.add_argument("direction", choices=["import-gpt2", "import-llama", "export"])
+    convert.add_argument("source", help="model folder (or Hub id, for imports with internet)")
+    convert.add_argument("destination", help="folder to write the converted model (and tokenizer) to")
+    convert.add_argument("--to", choices=["llama", "gpt2"], help="export format (with `export`)")
+    convert.add_argument(
+        "--dropout",
+        type=float,
+        default=None,
+        help="imports: replace the checkpoint's dropout (e.g. 0.0 for continued pretraining)",
+    )
+    convert.set_defaults(func=cmd_convert)
     return parser
 
 
@@ -181,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, StrictDataclassError) as err:
+    except (ValueError, OSError, StrictDataclassError) as err:
         print(f"hfpretrain {args.command}: error: {err}", file=sys.stderr)
         return 2
 
