@@ -229,3 +229,15 @@ def test_learned_positions_refuse_overlong_input():
     model = tiny_model("gpt2")
     with pytest.raises(ValueError, match="beyond max_position_embeddings"):
         model(random_ids(batch=1, length=TINY["max_position_embeddings"] + 1))
+
+
+def test_flex_attention_matches_eager():
+    """flex_attention is selectable by name; on CPU it compiles (slow, forward only: no CPU backward in torch)."""
+    model = tiny_model("llama-gqa", attn_implementation="eager")
+    ids = random_ids(batch=2, length=16)
+    with torch.no_grad():
+        eager = model(ids).logits
+        model.set_attn_implementation("flex_attention")
+        assert model.config._attn_implementation == "flex_attention"
+        flex = model(ids).logits
+    assert (eager - flex).abs().max() <= 1e-5
