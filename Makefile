@@ -26,7 +26,9 @@ demo: install
 	$(PY) -m hfpretrain.demo
 
 bench: install
+	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) benchmarks/model_speed.py
+	$(PY) benchmarks/tokenizer_bench.py
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -174,6 +174,110 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tokenizer_train(args: argparse.Namespace) -> int:
+    from .configs import build_config
+    from .runtime import tune_cpu_allocator
+    from .text_sources import iter_documents
+    from .tokenizer import TokenizerTrainingConfig, format_stats, tokenizer_stats, train_tokenizer
+
+    tune_cpu_allocator()
+    overrides = {name: getattr(args, name) for name in TOKENIZER_FLAGS}
+    config = build_config(TokenizerTrainingConfig, args.config, overrides)
+    tokenizer, report = train_tokenizer(args.input, config, output=args.output)
+    source = report["source"]
+    print(
+        f"trained {config.algorithm} tokenizer of {report['vocab_size']:,} tokens on {source['documents']:,} "
+        f"documents ({source['characters']:,} characters) in {report['seconds']['total']:.1f} s → {args.output}"
+    )
+    for kind in ("skipped", "repaired"):
+        if source[kind]:
+            print(f"  {kind}: " + ", ".join(f"{k} {v:,}" for k, v in sorted(source[kind].items())))
+    # Statistics on (a sample of) the training text, saved beside the tokenizer as DESIGN.md's stats.json.
+    sample = []
+    for text in iter_documents(args.input, config.text_field):
+        sample.append(text)
+        if sum(map(len, sample)) > 2_000_000:
+            break
+    stats = tokenizer_stats(tokenizer, sample)
+    (Path(args.output) / "stats.json").write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
+    print(format_stats(stats))
+    return 0
+
+
+def cmd_tokenizer_stats(args: argparse.Namespace) -> int:
+    from transformers import AutoTokenizer
+
+    from .text_sources import SourceStats, iter_documents
+    from .tokenizer import format_stats, tokenizer_stats
+
+    tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
+    source = SourceStats()
+    stats = tokenizer_stats(tokenizer, iter_documents(args.input, args.text_field, source))
+    stats["source"] = source.to_dict()
+    if args.json:
+        print(json.dumps(stats, indent=2, ensure_ascii=False))
+    else:
+        print(format_stats(stats))
+    return 0
+
+
+# Command-line names of TokenizerTrainingConfig fields (None = not given, so YAML or the default applies).
+TOKENIZER_FLAGS = (
+    "vocab_size",
+    "algorithm",
+    "train_segmentation",
+    "normalization",
+    "digits",
+    "max_token_length",
+    "character_coverage",
+    "max_chars",
+    "text_field",
+    "num_reserved_tokens",
+    "min_frequency",
+    "seed",
+)
+
+
+def add_tokenizer_parsers(sub) -> None:
+    tokenizer = sub.add_parser("tokenizer", help="train a tokenizer, or measure one")
+    tsub = tokenizer.add_subparsers(dest="tokenizer_command", required=True)
+    train = tsub.add_parser("train", help="train a byte-fallback BPE (or Unigram) tokenizer")
+    train.add_argument(
+        "--input",
+        nargs="+",
+        required=True,
+        help="JSONL(.gz), Parquet or .txt files or folders, a data-pipeline output folder, a datasets "
+        "folder, or a Hub dataset id (streamed)",
+    )
+    train.add_argument("--output", required=True, help="folder to save the tokenizer to")
+    train.add_argument("--config", help="YAML file of TokenizerTrainingConfig fields (the flags below override it)")
+    train.add_argument("--vocab-size", dest="vocab_size", type=int, help="total vocabulary (rounded up to 64)")
+    train.add_argument("--algorithm", choices=["bpe", "unigram"])
+    train.add_argument(
+        "--train-segmentation",
+        dest="train_segmentation",
+        choices=["none", "mecab"],
+        help="learn merges inside MeCab words only (needs fugashi[unidic-lite] while training)",
+    )
+    train.add_argument("--normalization", choices=["none", "nfc", "nfkc"], help="none is lossless; nfkc is lossy")
+    train.add_argument("--digits", choices=["single", "triples"])
+    train.add_argument("--max-token-length", dest="max_token_length", type=int)
+    train.add_argument("--character-coverage", dest="character_coverage", type=float)
+    train.add_argument("--max-chars", dest="max_chars", type=int, help="character budget, sampled evenly")
+    train.add_argument("--text-field", dest="text_field", help="field holding the text (default: text)")
+    train.add_argument("--num-reserved-tokens", dest="num_reserved_tokens", type=int)
+    train.add_argument("--min-frequency", dest="min_frequency", type=int)
+    train.add_argument("--seed", type=int)
+    train.set_defaults(func=cmd_tokenizer_train)
+
+    stats = tsub.add_parser("stats", help="compression, coverage and round trip of any AutoTokenizer folder")
+    stats.add_argument("tokenizer", help="a tokenizer folder (ours or any AutoTokenizer one)")
+    stats.add_argument("--input", nargs="+", required=True, help="text files or folders to measure on")
+    stats.add_argument("--text-field", default="text")
+    stats.add_argument("--json", action="store_true", help="print one JSON object")
+    stats.set_defaults(func=cmd_tokenizer_stats)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hfpretrain", description="Pretrain a GPT from raw text, the Hugging Face way."
@@ -205,6 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="imports: replace the checkpoint's dropout (e.g. 0.0 for continued pretraining)",
     )
     convert.set_defaults(func=cmd_convert)
+
+    add_tokenizer_parsers(sub)
     return parser
 
 
