@@ -3,7 +3,7 @@
 What it does, in minutes on a laptop CPU and with no download:
 1. corpus: the standard library's documentation topics (`pydoc_data.topics`) and the docstrings of pure-Python
    standard-library modules; every 10th document is held out for validation;
-2. tokenizer: a byte-level BPE trained with `tokenizers`, saved as a `PreTrainedTokenizerFast` folder;
+2. tokenizer: hfpretrain's byte-fallback BPE (`hfpretrain.tokenizer`), saved as an `AutoTokenizer` folder;
 3. model: the `gpt-tiny` preset (RoPE, RMSNorm, SwiGLU) sized to that vocabulary;
 4. training: AdamW with linear warmup and cosine decay on random windows of the token stream;
 5. validation loss and perplexity before and after, then greedy and nucleus (top-p) samples from the saved folder.
@@ -15,6 +15,7 @@ n-gram baselines, attention maps, a report) replaces these steps as those stages
 import argparse
 import importlib
 import inspect
+import json
 import math
 import time
 from pathlib import Path
@@ -97,23 +98,6 @@ def python_corpus() -> list[str]:
     return [d for d in documents if d.strip()]
 
 
-def train_bpe(texts: list[str], vocab_size: int):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=["<|pad|>", "<|endoftext|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tokenizer.train_from_iterator(texts, trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="<|pad|>", eos_token="<|endoftext|>")
-
-
 def token_stream(tokenizer, texts: list[str]) -> torch.Tensor:
     """Documents concatenated with an end-of-text token after each."""
     ids: list[int] = []
@@ -150,6 +134,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from . import GPTConfig, GPTForCausalLM, parameter_breakdown
     from .runtime import tune_cpu_allocator
+    from .tokenizer import TokenizerTrainingConfig, train_tokenizer
 
     tune_cpu_allocator()
     torch.manual_seed(args.seed)
@@ -162,17 +147,21 @@ def main(argv: list[str] | None = None) -> None:
     chars = sum(map(len, documents))
     print(f"corpus: {len(documents)} documents, {chars:,} characters from Python's own documentation")
 
-    tokenizer = train_bpe(train_docs, args.vocab_size)
+    corpus = output / "corpus.jsonl"
+    corpus.parent.mkdir(parents=True, exist_ok=True)
+    corpus.write_text("".join(json.dumps({"text": d}) + "\n" for d in train_docs), encoding="utf-8")
+    tokenizer, _ = train_tokenizer(
+        [str(corpus)], TokenizerTrainingConfig(vocab_size=args.vocab_size, show_progress=False), output / "tokenizer"
+    )
     train, valid = token_stream(tokenizer, train_docs), token_stream(tokenizer, valid_docs)
     print(
-        f"tokenizer: byte-level BPE, {len(tokenizer):,} tokens; {len(train):,} train / {len(valid):,} validation "
+        f"tokenizer: byte-fallback BPE, {len(tokenizer):,} tokens; {len(train):,} train / {len(valid):,} validation "
         f"tokens ({sum(map(len, train_docs)) / len(train):.2f} characters per token)"
     )
 
-    vocab_size = 64 * math.ceil(len(tokenizer) / 64)  # a multiple of 64 keeps the matmuls aligned
     config = GPTConfig.from_preset(
         "gpt-tiny",
-        vocab_size=vocab_size,
+        vocab_size=len(tokenizer),  # a multiple of 64, which keeps the matmuls aligned
         max_position_embeddings=args.seq_len,
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id,

@@ -37,6 +37,7 @@ _BYTE_TOKEN = re.compile(r"^<0x[0-9A-F]{2}>$")
 # Separator between analyzer words while training: a noncharacter, which input cleaning removes from real text.
 _WORD_SEPARATOR = "\ufdd0"
 
+
 def pretokenizer_pattern(digits: str = "single") -> str:
     """The script-run pre-tokenization regex (Oniguruma syntax, as `tokenizers` uses)."""
     number = r"\p{N}" if digits == "single" else r"\p{N}{1,3}"
