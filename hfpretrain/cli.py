@@ -214,6 +214,8 @@ def cmd_tokenizer_stats(args: argparse.Namespace) -> int:
     source = SourceStats()
     stats = tokenizer_stats(tokenizer, iter_documents(args.input, args.text_field, source))
     stats["source"] = source.to_dict()
+    if args.output:
+        Path(args.output).write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     if args.json:
         print(json.dumps(stats, indent=2, ensure_ascii=False))
     else:
@@ -247,7 +249,7 @@ def add_tokenizer_parsers(sub) -> None:
         nargs="+",
         required=True,
         help="JSONL(.gz), Parquet or .txt files or folders, a data-pipeline output folder, a datasets "
-        "folder, or a Hub dataset id (streamed)",
+        "folder, or a Hub dataset id[:config] (streamed, needs internet)",
     )
     train.add_argument("--output", required=True, help="folder to save the tokenizer to")
     train.add_argument("--config", help="YAML file of TokenizerTrainingConfig fields (the flags below override it)")
@@ -275,6 +277,7 @@ def add_tokenizer_parsers(sub) -> None:
     stats.add_argument("--input", nargs="+", required=True, help="text files or folders to measure on")
     stats.add_argument("--text-field", default="text")
     stats.add_argument("--json", action="store_true", help="print one JSON object")
+    stats.add_argument("--output", help="also save the statistics to this JSON file")
     stats.set_defaults(func=cmd_tokenizer_stats)
 
 

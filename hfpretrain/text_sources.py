@@ -151,6 +151,12 @@ def _read_parquet(path: Path, text_field: str, stats: SourceStats) -> Iterator[s
             yield text
 
 
+def parse_hub_source(source: str) -> tuple[str, str | None]:
+    """'owner/name' or 'owner/name:config' (e.g. 'wikimedia/wikipedia:20231101.ja')."""
+    name, _, config = source.partition(":")
+    return name, config or None
+
+
 def _read_dataset(source: str, text_field: str, split: str, stats: SourceStats) -> Iterator[str]:
     """A `datasets` folder saved with `save_to_disk`, or a Hub id (streamed; needs internet)."""
     import datasets
@@ -160,7 +166,8 @@ def _read_dataset(source: str, text_field: str, split: str, stats: SourceStats) 
         if isinstance(dataset, datasets.DatasetDict):
             dataset = dataset[split]
     else:
-        dataset = datasets.load_dataset(source, split=split, streaming=True)
+        name, config = parse_hub_source(source)
+        dataset = datasets.load_dataset(name, config, split=split, streaming=True)
     for record in dataset:
         text = record.get(text_field)
         if not isinstance(text, str):

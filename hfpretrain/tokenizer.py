@@ -172,7 +172,7 @@ def _mecab_segmenter():
     return segment
 
 
-def alphabet_for(texts: list[str], coverage: float, limit: int) -> list[str]:
+def alphabet_for(texts: Iterable[str], coverage: float, limit: int) -> list[str]:
     """The most frequent characters covering `coverage` of all occurrences (at most `limit` of them), plus printable
     ASCII and whitespace."""
     counts = Counter()
@@ -215,25 +215,28 @@ def train_tokenizer(inputs: list[str], config: TokenizerTrainingConfig, output: 
     from transformers import PreTrainedTokenizerFast
 
     started = time.time()
+    segment = _mecab_segmenter() if config.train_segmentation == "mecab" else None
+
+    def training_texts(stats: SourceStats) -> Iterator[str]:
+        """The (sampled, cleaned, optionally segmented) documents, streamed: nothing holds the corpus in memory."""
+        for document in sample_documents(inputs, config, stats):
+            yield segment(document) if segment else document
+
+    # Pass 1: count characters (for the alphabet) and documents, with the counted repairs and skips.
     stats = SourceStats()
-    documents = sample_documents(inputs, config, stats)
+    specials = config.special_tokens
+    learned = config.padded_vocab_size - len(specials) - len(BYTE_TOKENS)
+    texts: Iterable[str] = training_texts(stats)
     if config.show_progress:
         from tqdm.auto import tqdm
 
-        documents = tqdm(documents, desc="reading", unit=" docs")
-    texts = list(documents)
-    if not texts:
-        raise ValueError(f"No text to train on in {inputs} ({stats.summary()}). Check the paths and --text-field.")
-    if config.train_segmentation == "mecab":
-        segment = _mecab_segmenter()
-        texts = [segment(t) for t in texts]
-    read_seconds = time.time() - started
-
-    specials = config.special_tokens
-    learned = config.padded_vocab_size - len(specials) - len(BYTE_TOKENS)
+        texts = tqdm(texts, desc="reading", unit=" docs")
     # The alphabet counts against the vocabulary; at most half of it, so that merges always have room (rarer
     # characters are spelled in bytes).
     alphabet = alphabet_for(texts, config.character_coverage, limit=learned // 2)
+    if not stats.documents:
+        raise ValueError(f"No text to train on in {inputs} ({stats.summary()}). Check the paths and --text-field.")
+    read_seconds = time.time() - started
 
     trainer_tokenizer = Tokenizer(models.BPE() if config.algorithm == "bpe" else models.Unigram())
     trainer_tokenizer.normalizer = _normalizer(config.normalization)
@@ -249,10 +252,6 @@ def train_tokenizer(inputs: list[str], config: TokenizerTrainingConfig, output: 
             max_token_length=config.max_token_length,
         )
     else:
-        # The Unigram trainer insists on a piece for every character it sees: characters outside the alphabet are
-        # removed from its training text (encoding spells them in bytes either way).
-        keep = set(alphabet) | {_WORD_SEPARATOR}
-        texts = ["".join(c for c in text if c in keep) for text in texts]
         trainer = trainers.UnigramTrainer(
             vocab_size=learned + 1,
             show_progress=config.show_progress,
@@ -261,8 +260,15 @@ def train_tokenizer(inputs: list[str], config: TokenizerTrainingConfig, output: 
             initial_alphabet=alphabet,
             max_piece_length=config.max_token_length or 16,
         )
+    # Pass 2: train on the same stream.
+    texts = training_texts(SourceStats())
+    if config.algorithm == "unigram":
+        # The Unigram trainer insists on a piece for every character it sees: characters outside the alphabet are
+        # removed from its training text (encoding spells them in bytes either way).
+        keep = set(alphabet) | {_WORD_SEPARATOR}
+        texts = ("".join(c for c in text if c in keep) for text in texts)
     train_started = time.time()
-    trainer_tokenizer.train_from_iterator(texts, trainer, length=len(texts))
+    trainer_tokenizer.train_from_iterator(texts, trainer, length=stats.documents)
     train_seconds = time.time() - train_started
 
     tokenizer = _assemble(trainer_tokenizer, config)

@@ -312,3 +312,12 @@ def test_datatrove_document_tokenizer_accepts_the_tokenizer(trained, tmp_path):
         expected += [*tokenizer(d.text, add_special_tokens=False).input_ids, tokenizer.eos_token_id]
     dataset = DatatroveFolderDataset(str(tmp_path / "tokens"), seq_len=len(expected) - 1, token_size=2)
     assert dataset[0]["input_ids"].tolist() == expected
+
+
+def test_hub_source_names():
+    from hfpretrain.text_sources import is_dataset_source, parse_hub_source
+
+    assert parse_hub_source("wikimedia/wikipedia:20231101.ja") == ("wikimedia/wikipedia", "20231101.ja")
+    assert parse_hub_source("owner/name") == ("owner/name", None)
+    assert is_dataset_source("wikimedia/wikipedia:20231101.ja")
+    assert not is_dataset_source("missing/file.jsonl")
