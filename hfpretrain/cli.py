@@ -1,8 +1,11 @@
 """The `hfpretrain` command line: a thin layer over library functions of the same names.
 
-hfpretrain info                              versions of the stack and the devices seen
-hfpretrain info --preset gpt2-small          parameter and FLOP breakdown of a preset
-hfpretrain info --config run/final --json    ... of a saved model folder, config.json or YAML recipe
+hfpretrain info [--preset NAME | --config PATH] [--json]     versions, devices; parameter and FLOP breakdown
+hfpretrain convert import-gpt2|import-llama SRC DST          GPT-2 / Llama checkpoints → our GPT
+hfpretrain convert export --to llama|gpt2 SRC DST            our GPT → a plain LlamaForCausalLM / GPT2LMHeadModel
+hfpretrain tokenizer train --input DATA --vocab-size N --output DIR
+hfpretrain tokenizer stats DIR --input FILE [--json]
+hfpretrain data run --input RAW --output OUT --language ja [--tokenizer TOK] [--config data.yaml]
 """
 
 import argparse
@@ -281,6 +284,64 @@ def add_tokenizer_parsers(sub) -> None:
     stats.set_defaults(func=cmd_tokenizer_stats)
 
 
+def cmd_data_run(args: argparse.Namespace) -> int:
+    from .configs import build_config
+    from .data.pipeline import DataConfig, run_pipeline
+
+    overrides = {name: getattr(args, name) for name in DATA_FLAGS}
+    config = build_config(DataConfig, args.config, overrides)
+    result = run_pipeline(config)
+    if "submitted" in result:
+        print(f"submitted stages {', '.join(result['submitted'])}; logs in {result['logs']}")
+    else:
+        print(f"curated documents: {config.output}/documents; funnel: {config.output}/funnel.json")
+    return 0
+
+
+DATA_FLAGS = (
+    "input",
+    "output",
+    "language",
+    "tokenizer",
+    "tasks",
+    "workers",
+    "executor",
+    "lid_model",
+    "text_field",
+    "input_format",
+    "limit",
+    "valid_fraction",
+    "seed",
+)
+
+
+def add_data_parsers(sub) -> None:
+    data = sub.add_parser(
+        "data", help="curate raw text with datatrove: clean, language id, quality, dedup, PII, shards"
+    )
+    dsub = data.add_subparsers(dest="data_command", required=True)
+    run = dsub.add_parser("run", help="build and run the data pipeline")
+    run.add_argument(
+        "--input", nargs="+", help="JSONL(.gz)/Parquet/.txt/WARC files or folders, datasets folders, Hub ids"
+    )
+    run.add_argument("--output", help="output folder (documents/, removed/, tokens/, funnel.json)")
+    run.add_argument("--language", choices=["ja", "en"])
+    run.add_argument("--tokenizer", help="tokenizer folder: also write train/valid token shards")
+    run.add_argument("--config", help="YAML file of DataConfig fields (flags override it)")
+    run.add_argument("--tasks", type=int, help="datatrove tasks per parallel stage")
+    run.add_argument("--workers", type=int, help="tasks run at once (local executor)")
+    run.add_argument("--executor", choices=["local", "slurm", "ray"])
+    run.add_argument("--lid-model", dest="lid_model", help="fastText language-id model file (lid.176.bin, GlotLID)")
+    run.add_argument("--text-field", dest="text_field")
+    run.add_argument(
+        "--input-format", dest="input_format", choices=["auto", "jsonl", "parquet", "txt", "warc", "datasets"]
+    )
+    run.add_argument("--limit", type=int, help="documents per task and input (for a trial run)")
+    run.add_argument("--valid-fraction", dest="valid_fraction", type=float)
+    run.add_argument("--seed", type=int)
+    run.set_defaults(func=cmd_data_run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hfpretrain", description="Pretrain a GPT from raw text, the Hugging Face way."
@@ -314,6 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert.set_defaults(func=cmd_convert)
 
     add_tokenizer_parsers(sub)
+    add_data_parsers(sub)
     return parser
 
 
