@@ -13,11 +13,16 @@ def _short(name: str) -> str:
     return name.split(" ", 1)[1] if name and not name[0].isascii() and " " in name else name
 
 
+def _count(value) -> int:
+    """A stat merged over tasks is {"total": n, "mean": ..., "unit": "task"}; a single task's is n."""
+    return value.get("total", 0) if isinstance(value, dict) else value
+
+
 def _step_rows(stage: str, steps: list[dict]) -> list[dict]:
     rows = []
     previous_out = previous_chars = None
     for step in steps:
-        stats = step.get("stats", {})
+        stats = {k: (v if k == "doc_len" else _count(v)) for k, v in step.get("stats", {}).items()}
         doc_len = stats.get("doc_len", {}) if isinstance(stats.get("doc_len"), dict) else {}
         is_reader = "READER" in step["name"]
         documents_out = doc_len.get("n", stats.get("forwarded", stats.get("total")))
@@ -38,7 +43,7 @@ def _step_rows(stage: str, steps: list[dict]) -> list[dict]:
         if stats.get("dropped") and not row["dropped"]:
             row["dropped"] = {"unspecified": stats["dropped"]}
         if "tokens" in stats:
-            row["tokens"] = stats["tokens"]["total"] if isinstance(stats["tokens"], dict) else stats["tokens"]
+            row["tokens"] = stats["tokens"]
         rows.append(row)
         previous_out, previous_chars = row["documents_out"], row["characters_out"]
     return rows
@@ -73,8 +78,8 @@ def build_funnel(config, stage_names: list[str]) -> dict[str, Any]:
         "language": config.language,
         "documents_in": sum(r["documents_out"] or 0 for r in filter_rows if r["reader"]),
         "characters_in": sum(r["characters_out"] or 0 for r in filter_rows if r["reader"]),
-        "documents_out": dedup_rows[-1]["documents_out"] if dedup_rows else None,
-        "characters_out": dedup_rows[-1]["characters_out"] if dedup_rows else None,
+        "documents_out": (dedup_rows[-1]["documents_out"] or 0) if dedup_rows else 0,
+        "characters_out": (dedup_rows[-1]["characters_out"] or 0) if dedup_rows else 0,
         "dropped": {},
         "repaired": {},
         "skipped_input": {},

@@ -357,8 +357,10 @@ def run_pipeline(config: DataConfig) -> dict[str, Any]:
     if config.executor == "local":
         for executor in executors:
             executor.run()
+    elif config.executor == "ray":
+        executors[-1].run()  # runs the chain of dependencies, waiting for each
     else:
-        executors[-1].run()  # launches the chain; its stats arrive when the jobs finish
+        executors[-1].run()  # submits the chain of Slurm jobs; their stats arrive when the jobs finish
         return {"submitted": [s.name for s in stages], "logs": str(out / "logs")}
     funnel = build_funnel(config, [s.name for s in stages])
     (out / "funnel.json").write_text(json.dumps(funnel, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
