@@ -25,6 +25,8 @@ _CONTROL = re.compile("[\x01-\x08\x0e-\x1f\x7f-\x84\x86-\x9f]")
 # Shift_JIS double-byte characters as Latin-1: a lead byte 0x81–0x9F/0xE0–0xFC and a trail byte 0x40–0x7E/0x80–0xFC,
 # or a half-width katakana byte 0xA1–0xDF. A run of at least two such characters is a candidate.
 _SJIS_AS_LATIN1 = re.compile("(?:[\x81-\x9f\xe0-\xfc][\x40-\x7e\x80-\xfc]|[\xa1-\xdf]){2,}")
+# Once a document is known to hold such runs, single characters are decoded too (a lone "\x81j" is "）").
+_SJIS_AS_LATIN1_ANY = re.compile("(?:[\x81-\x9f\xe0-\xfc][\x40-\x7e\x80-\xfc]|[\xa1-\xdf])+")
 _C1 = re.compile("[\x80-\x9f]")
 # Cheap pre-check before ftfy: characters that mojibake is made of (Latin-1 supplement and cp1252's extra symbols).
 _GARBLE_HINT = re.compile(
@@ -76,7 +78,9 @@ class TextCleaner(BaseFilter):
         text = clean_text(text, counts)  # surrogates, NUL, noncharacters
         # Mojibake first: its byte-characters include C1 controls and NEL, which the next steps would remove.
         if self.repair_mojibake and _GARBLE_HINT.search(text):
-            repaired = _SJIS_AS_LATIN1.sub(_decode_sjis_run, text)
+            repaired = text
+            if any(_decode_sjis_run(m) != m.group(0) for m in _SJIS_AS_LATIN1.finditer(text)):
+                repaired = _SJIS_AS_LATIN1_ANY.sub(_decode_sjis_run, text)
             if repaired == text:
                 from ftfy import fix_encoding
                 from ftfy.badness import badness
@@ -107,7 +111,7 @@ class TextCleaner(BaseFilter):
             counts.repaired["wrapped_line"] += 1
         if len(text) > self.max_doc_chars:
             cut = text.rfind("\n", 0, self.max_doc_chars)
-            text = text[: cut if cut > self.max_doc_chars // 2 else self.max_doc_chars]
+            text = text[: cut + 1 if cut > self.max_doc_chars // 2 else self.max_doc_chars]
             counts.repaired["truncated_document"] += 1
         return text
 

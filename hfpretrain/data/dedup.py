@@ -17,6 +17,7 @@ import struct
 import unicodedata
 from collections import defaultdict
 
+import numpy as np
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.io import get_datafolder
 from datatrove.pipeline.base import PipelineStep
@@ -83,19 +84,57 @@ class ExactDedupSignatureTee(ExactDedupSignature):
 
 
 class OrderedMinhashCluster(PipelineStep):
-    """Third MinHash stage: union the duplicate pairs found in the buckets into clusters; keep each cluster's first
+    """Third MinHash stage: union the candidate pairs found in the buckets into clusters; keep each cluster's first
     document in input order, mark the others for removal (`.remove` files) and record cluster ids (`.clusters`)
-    and a report (`clusters.json`)."""
+    and a report (`clusters.json`).
+
+    With `signatures_folder` and `min_similarity`, every candidate pair is first verified: the share of equal values
+    over the whole signature (all bands) estimates the pair's Jaccard similarity, and pairs below `min_similarity`
+    are not joined. This lets the banding be permissive (high recall) without the false positives of a single
+    shared band."""
 
     type = "🫂 - DEDUP"
-    name = "🔗 MinHash clusters (first kept)"
+    name = "🔗 MinHash clusters (verified, first kept)"
 
-    def __init__(self, input_folder, output_folder, config: MinhashConfig, report_examples: int = 20):
+    def __init__(self, input_folder, output_folder, config: MinhashConfig, signatures_folder=None,
+                 min_similarity: float | None = None, report_examples: int = 20):  # fmt: skip
         super().__init__()
         self.input_folder = get_datafolder(input_folder)
         self.output_folder = get_datafolder(output_folder)
+        self.signatures_folder = get_datafolder(signatures_folder) if signatures_folder else None
         self.config = config
+        self.min_similarity = min_similarity
         self.report_examples = report_examples
+
+    def _candidate_pairs(self) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+        pairs = []
+        for dup_file in self.input_folder.list_files(glob_pattern="*.dups"):
+            with self.input_folder.open(dup_file, "rb") as f:
+                for f1, d1, f2, d2 in read_tuples_from_file(f, "4I"):
+                    if f1 != SENTINEL:  # matches against an index are not used here
+                        pairs.append(((f1, d1), (f2, d2)))
+        return pairs
+
+    def _signatures(self, nodes: set[tuple[int, int]]) -> dict[tuple[int, int], np.ndarray]:
+        """The full signature (every band) of each document in `nodes`, read from the stage-1 signature files."""
+        dtype = np.dtype([("hashes", self.config.hash_config.np_dtype, (self.config.hashes_per_bucket,)),
+                          ("doc", "<u4")])  # fmt: skip
+        signatures: dict[tuple[int, int], np.ndarray] = {}
+        for bucket in range(self.config.num_buckets):
+            files = self.signatures_folder.list_files(subdirectory=f"bucket_{bucket:03d}")
+            for file_index, path in enumerate(files):  # the buckets stage numbers files the same way
+                wanted = np.array(sorted(d for f, d in nodes if f == file_index), dtype=np.uint32)
+                if not len(wanted):
+                    continue
+                with self.signatures_folder.open(path, "rb") as f:
+                    records = np.frombuffer(f.read(), dtype=dtype)
+                for record in records[np.isin(records["doc"], wanted)]:
+                    key = (file_index, int(record["doc"]))
+                    if key not in signatures:
+                        signatures[key] = np.zeros((self.config.num_buckets, self.config.hashes_per_bucket),
+                                                   dtype=self.config.hash_config.np_dtype)  # fmt: skip
+                    signatures[key][bucket] = record["hashes"]
+        return signatures
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
         if world_size != 1:
@@ -111,16 +150,25 @@ class OrderedMinhashCluster(PipelineStep):
             return root
 
         with self.track_time():
-            for dup_file in self.input_folder.list_files(glob_pattern="*.dups"):
-                with self.input_folder.open(dup_file, "rb") as f:
-                    for f1, d1, f2, d2 in read_tuples_from_file(f, "4I"):
-                        if f1 == SENTINEL:  # matches against an index are not used here
+            pairs = self._candidate_pairs()
+            self.stat_update("candidate_pairs", value=len(pairs))
+            if self.signatures_folder is not None and self.min_similarity is not None and pairs:
+                signatures = self._signatures({node for pair in pairs for node in pair})
+                verified = []
+                for a, b in pairs:
+                    if a in signatures and b in signatures:
+                        similarity = float(np.mean(signatures[a] == signatures[b]))
+                        if similarity >= self.min_similarity:
+                            verified.append((a, b))
                             continue
-                        a, b = find((f1, d1)), find((f2, d2))
-                        if a != b:  # the smaller (file, doc) becomes the root: the first document is kept
-                            a, b = min(a, b), max(a, b)
-                            parent[b] = a
-                            parent.setdefault(a, a)
+                    self.stat_update("rejected_pairs")
+                pairs = verified
+            for a, b in pairs:
+                a, b = find(a), find(b)
+                if a != b:  # the smaller (file, doc) becomes the root: the first document is kept
+                    a, b = min(a, b), max(a, b)
+                    parent[b] = a
+                    parent.setdefault(a, a)
             clusters: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
             for node in parent:
                 clusters[find(node)].append(node)
