@@ -319,16 +319,20 @@ def _eos_token(tokenizer_file: str) -> str:
 def make_executor(config: DataConfig, stage: Stage, depends=None):
     logging_dir = str(Path(config.output) / "logs" / stage.name)
     if config.executor == "local":
+        import platform
+
         from datatrove.executor import LocalPipelineExecutor
+
+        # datatrove's default start method, forkserver, makes every worker import hfpretrain (torch, transformers)
+        # again: ~3 s per worker, which erased the gain of a second worker on tasks of a few seconds
+        # (BENCHMARKS.md). Forking is safe here: the parent has started no thread pool (no tokenizer or torch work)
+        # when the workers start. Override with executor_options: {start_method: forkserver}.
+        options = {"start_method": "fork"} if platform.system() == "Linux" else {}
+        options.update(config.executor_options)
 
         workers = min(config.workers, stage.tasks)
         return LocalPipelineExecutor(
-            stage.pipeline,
-            tasks=stage.tasks,
-            workers=workers,
-            logging_dir=logging_dir,
-            depends=depends,
-            **config.executor_options,
+            stage.pipeline, tasks=stage.tasks, workers=workers, logging_dir=logging_dir, depends=depends, **options
         )
     if config.executor == "slurm":
         from datatrove.executor import SlurmPipelineExecutor
