@@ -277,3 +277,52 @@ def test_cli_data_run_with_yaml(tmp_path, capsys):
     (tmp_path / "bad.yaml").write_text("inputs: [x]\n")
     assert main(["data", "run", "--config", str(tmp_path / "bad.yaml")]) == 2
     assert "Unknown setting 'inputs'" in capsys.readouterr().err
+
+
+def test_every_input_format_reads(tmp_path):
+    import datasets
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    text = "吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。"
+    (tmp_path / "txt").mkdir()
+    (tmp_path / "txt" / "one.txt").write_text(text, encoding="utf-8")
+    (tmp_path / "pq").mkdir()
+    datasets.Dataset.from_dict({"id": ["p1"], "body": [text]}).to_parquet(tmp_path / "pq" / "x.parquet")
+    datasets.Dataset.from_dict({"id": ["d1", "d2"], "text": [text, "二つ目"]}).save_to_disk(tmp_path / "ds")
+    (tmp_path / "warc").mkdir()
+    html = f"<html><head><meta charset='shift_jis'></head><body><article><p>{text * 3}</p></article></body></html>"
+    with open(tmp_path / "warc" / "a.warc.gz", "wb") as f:
+        writer = WARCWriter(f, gzip=True)
+        headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.0")
+        record = writer.create_warc_record("http://example.jp/", "response", payload=__import__("io").BytesIO(
+            html.encode("cp932")), http_headers=headers)  # fmt: skip
+        writer.write_record(record)
+    texts = {}
+    for source, field in (("txt", "text"), ("pq", "body"), ("ds", "text"), ("warc", "text")):
+        reader = make_readers([str(tmp_path / source)], text_field=field)[0]
+        texts[source] = [d.text for d in reader.run(rank=0, world_size=1)]
+    assert texts["txt"] == [text] and texts["pq"] == [text] and texts["ds"] == [text, "二つ目"]
+    assert text in texts["warc"][0]  # decoded from Shift_JIS and extracted from the HTML
+
+
+def test_english_pipeline_uses_datatrove_filters(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    good = (
+        "The committee met on Tuesday to discuss the new budget. Members agreed that the proposal needed more work, "
+        "and they asked the staff to prepare a revised version. The chair said the next meeting would take place "
+        "in two weeks. Several residents spoke during the public comment period about the library hours, which "
+        "were shortened last year. A teacher from the local school described how students use the reading room "
+        "after classes, and a retired engineer asked whether the city could find volunteers to keep it open on "
+        "weekends. The treasurer answered that the budget for staff is fixed until the spring, but that a pilot "
+        "with volunteers could start sooner if the insurance questions were settled."
+    )
+    docs = [{"id": "good", "text": good}, {"id": "menu", "text": "Home\nLogin\nMenu\nHome\nLogin\nMenu\n" * 20},
+            {"id": "ja", "text": "吾輩は猫である。名前はまだ無い。" * 5}]  # fmt: skip
+    (raw / "x.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
+    funnel = run_pipeline(DataConfig(input=[str(raw)], output=str(tmp_path / "out"), language="en"))
+    assert list(read_documents(tmp_path / "out" / "documents")) == ["good"]
+    steps = {r["step"] for r in funnel["steps"]}
+    assert {"Gopher Repetition", "Gopher Quality", "C4 Quality", "FineWeb Quality"} <= steps
+    assert funnel["dropped"]["language_ja"] == 1

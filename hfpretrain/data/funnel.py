@@ -25,7 +25,14 @@ def _step_rows(stage: str, steps: list[dict]) -> list[dict]:
         stats = {k: (v if k == "doc_len" else _count(v)) for k, v in step.get("stats", {}).items()}
         doc_len = stats.get("doc_len", {}) if isinstance(stats.get("doc_len"), dict) else {}
         is_reader = "READER" in step["name"]
-        documents_out = doc_len.get("n", stats.get("forwarded", stats.get("total")))
+        if is_reader:
+            documents_out = doc_len.get("n", stats.get("documents", 0))
+        elif "forwarded" in stats:
+            documents_out = stats["forwarded"]
+        elif "dropped" in stats:
+            documents_out = stats.get("total", 0) - stats["dropped"]
+        else:  # formatters and writers pass every document on
+            documents_out = stats.get("total", previous_out)
         documents_in = documents_out if is_reader else stats.get("total", previous_out)
         row = {
             "stage": stage,
