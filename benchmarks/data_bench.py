@@ -77,9 +77,10 @@ def throughput(docs: list[Document]) -> dict:
         "language id": ScriptLanguageFilter(languages=["ja"]),
         "quality (ja)": JapaneseQualityFilter(),
         "PII": PIIFormatter(),
-        "MinHash signatures": MinhashDedupSignature(str(work / "ours_sigs"), config=minhash_config("ja"),
-                                                    language=CharacterTokenizer()),
-    }  # fmt: skip
+        "MinHash signatures": MinhashDedupSignature(
+            str(work / "ours_sigs"), config=minhash_config("ja"), language=CharacterTokenizer()
+        ),
+    }
     stock = {
         "Gopher repetition": GopherRepetitionFilter(language="ja"),
         "Gopher quality": GopherQualityFilter(language="ja"),
@@ -92,8 +93,10 @@ def throughput(docs: list[Document]) -> dict:
         for name, step in steps.items():
             seconds, kept = time_step(step, docs)
             results[side][name] = {"seconds": seconds, "mb_per_s": mb / seconds, "kept": kept}
-            print(f"  {side:<5} {name:<20} {mb / seconds:8.2f} MB/s  ({seconds:6.1f} s, kept {kept}/{len(docs)})",
-                  flush=True)  # fmt: skip
+            print(
+                f"  {side:<5} {name:<20} {mb / seconds:8.2f} MB/s  ({seconds:6.1f} s, kept {kept}/{len(docs)})",
+                flush=True,
+            )
     filters = ("clean", "language id", "quality (ja)", "PII")
     ours_filter = sum(results["ours"][n]["seconds"] for n in filters)
     ours_total = ours_filter + results["ours"]["MinHash signatures"]["seconds"]
@@ -121,8 +124,13 @@ def scaling(docs: list[Document], tasks: int = 4, start_method: str = "fork") ->
     seconds = {}
     for workers in (1, 2):
         out = Path(tempfile.mkdtemp(prefix=f"databench_w{workers}_"))
-        config = DataConfig(input=[str(raw)], output=str(out), tasks=tasks, workers=workers,
-                            executor_options={"start_method": start_method})  # fmt: skip
+        config = DataConfig(
+            input=[str(raw)],
+            output=str(out),
+            tasks=tasks,
+            workers=workers,
+            executor_options={"start_method": start_method},
+        )
         stage = build_stages(config)[0]
         start = time.perf_counter()
         make_executor(config, stage).run()
@@ -148,20 +156,32 @@ def dirty_quality() -> dict:
     labelled = {d["id"]: d for f in files for d in map(json.loads, f.open(encoding="utf-8"))}
     out = Path(tempfile.mkdtemp(prefix="databench_dirty_"))
     # The set's IPs are documentation addresses standing in for public ones (its README): redact all IPs here.
-    config = DataConfig(input=[str(f) for f in files], output=str(out), tasks=2, workers=2,
-                        pii_options={"public_ips_only": False})  # fmt: skip
+    config = DataConfig(
+        input=[str(f) for f in files], output=str(out), tasks=2, workers=2, pii_options={"public_ips_only": False}
+    )
     funnel = run_pipeline(config)
     kept = read_jsonl_gz(out / "documents")
-    removed = {name: read_jsonl_gz(out / "removed" / name) for name in ("clean", "language", "quality_ja",
-                                                                        "exact_dedup", "minhash_dedup")}  # fmt: skip
-    result: dict = {"funnel": {k: funnel[k] for k in ("documents_in", "documents_out", "dropped",
-                                                      "duplicates_removed", "pii", "repaired")}}  # fmt: skip
+    removed = {
+        name: read_jsonl_gz(out / "removed" / name)
+        for name in ("clean", "language", "quality_ja", "exact_dedup", "minhash_dedup")
+    }
+    result: dict = {
+        "funnel": {
+            k: funnel[k] for k in ("documents_in", "documents_out", "dropped", "duplicates_removed", "pii", "repaired")
+        }
+    }
 
     # Duplicates: a labelled copy counts as found when it or its original is removed by dedup (one of each pair must
     # go); a dedup removal is correct when the document belongs to a labelled pair.
-    pairs = [(i, d["labels"].get("exact_dup_of") or d["labels"].get("near_dup_of"), "exact" if d["labels"].get(
-        "exact_dup_of") else "near") for i, d in labelled.items() if d["labels"].get("exact_dup_of") or d["labels"].get(
-        "near_dup_of")]  # fmt: skip
+    pairs = [
+        (
+            i,
+            d["labels"].get("exact_dup_of") or d["labels"].get("near_dup_of"),
+            "exact" if d["labels"].get("exact_dup_of") else "near",
+        )
+        for i, d in labelled.items()
+        if d["labels"].get("exact_dup_of") or d["labels"].get("near_dup_of")
+    ]
     dedup_removed = set(removed["exact_dedup"]) | set(removed["minhash_dedup"])
     filtered_out = set(removed["clean"]) | set(removed["language"]) | set(removed["quality_ja"])
     in_pairs = {x for a, b, _ in pairs for x in (a, b)}
@@ -196,9 +216,13 @@ def dirty_quality() -> dict:
     result["pii_missed"] = missed
     clean_ids = [i for i, d in labelled.items() if not d["labels"]["noise"] and not d["labels"]["pii"]]
     result["pii_false_positive_documents"] = sum(
-        1 for i in clean_ids if i in kept and kept[i]["text"] != labelled[i]["text"] and "<" in kept[i]["text"]
+        1
+        for i in clean_ids
+        if i in kept
+        and kept[i]["text"] != labelled[i]["text"]
+        and "<" in kept[i]["text"]
         and any(p in kept[i]["text"] for p in ("<EMAIL>", "<PHONE>", "<IP>", "<CARD>", "<MY_NUMBER>", "<POSTAL_CODE>"))
-    )  # fmt: skip
+    )
 
     # Clean documents wrongly dropped by the filters, and what happened to each kind of noise.
     clean_noise_free = [i for i, d in labelled.items() if not d["labels"]["noise"]]
@@ -222,8 +246,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--max-mb", type=float, default=8.0, help="MB of Japanese text for the throughput runs")
     parser.add_argument("--scale-mb", type=float, default=30.0, help="MB of Japanese text for the scaling run")
-    parser.add_argument("--start-method", default="fork", choices=["fork", "forkserver", "spawn"],
-                        help="multiprocessing start method of the local executor in the scaling run")  # fmt: skip
+    parser.add_argument(
+        "--start-method",
+        default="fork",
+        choices=["fork", "forkserver", "spawn"],
+        help="multiprocessing start method of the local executor in the scaling run",
+    )
     parser.add_argument("--parts", nargs="+", default=["throughput", "scaling", "quality", "english"])
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)

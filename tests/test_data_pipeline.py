@@ -295,8 +295,12 @@ def test_every_input_format_reads(tmp_path):
     with open(tmp_path / "warc" / "a.warc.gz", "wb") as f:
         writer = WARCWriter(f, gzip=True)
         headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.0")
-        record = writer.create_warc_record("http://example.jp/", "response", payload=__import__("io").BytesIO(
-            html.encode("cp932")), http_headers=headers)  # fmt: skip
+        record = writer.create_warc_record(
+            "http://example.jp/",
+            "response",
+            payload=__import__("io").BytesIO(html.encode("cp932")),
+            http_headers=headers,
+        )
         writer.write_record(record)
     texts = {}
     for source, field in (("txt", "text"), ("pq", "body"), ("ds", "text"), ("warc", "text")):
@@ -318,8 +322,11 @@ def test_english_pipeline_uses_datatrove_filters(tmp_path):
         "weekends. The treasurer answered that the budget for staff is fixed until the spring, but that a pilot "
         "with volunteers could start sooner if the insurance questions were settled."
     )
-    docs = [{"id": "good", "text": good}, {"id": "menu", "text": "Home\nLogin\nMenu\nHome\nLogin\nMenu\n" * 20},
-            {"id": "ja", "text": "吾輩は猫である。名前はまだ無い。" * 5}]  # fmt: skip
+    docs = [
+        {"id": "good", "text": good},
+        {"id": "menu", "text": "Home\nLogin\nMenu\nHome\nLogin\nMenu\n" * 20},
+        {"id": "ja", "text": "吾輩は猫である。名前はまだ無い。" * 5},
+    ]
     (raw / "x.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
     funnel = run_pipeline(DataConfig(input=[str(raw)], output=str(tmp_path / "out"), language="en"))
     assert list(read_documents(tmp_path / "out" / "documents")) == ["good"]

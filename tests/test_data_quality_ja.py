@@ -231,9 +231,25 @@ def test_word_tokenize_script_runs():
     tokenizer = JapaneseWordTokenizer()
     text = "東京都に住んでいるエンジニアのJohnは、Pythonが3.14倍好きです！ Don't panic."
     assert tokenizer.word_tokenize(text) == [
-        "東京都", "に", "住", "んでいる", "エンジニア", "の", "John", "は", "、", "Python", "が", "3.14", "倍好",
-        "きです", "！", "Don't", "panic", ".",
-    ]  # fmt: skip
+        "東京都",
+        "に",
+        "住",
+        "んでいる",
+        "エンジニア",
+        "の",
+        "John",
+        "は",
+        "、",
+        "Python",
+        "が",
+        "3.14",
+        "倍好",
+        "きです",
+        "！",
+        "Don't",
+        "panic",
+        ".",
+    ]
     # ー belongs to katakana: after hiragana it starts a run of its own
     assert tokenizer.word_tokenize("ラーメンを食べたーい") == ["ラーメン", "を", "食", "べた", "ー", "い"]
     assert tokenizer.word_tokenize("") == [] and tokenizer.word_tokenize(" \n　") == []

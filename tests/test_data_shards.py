@@ -11,7 +11,7 @@ def write_shards(folder, sizes, dtype=np.uint16):
     start = 0
     for i, size in enumerate(sizes):
         np.arange(start, start + size, dtype=dtype).tofile(folder / f"{i:05d}_shard.ds")
-        (folder / f"{i:05d}_shard.ds.metadata").write_text(f"tok\n{np.dtype(dtype).itemsize}\n")
+        (folder / f"{i:05d}_shard.ds.metadata").write_text(f"tok|{np.dtype(dtype).itemsize}\n{size}\n")
         start += size
     return start
 
@@ -100,3 +100,13 @@ def test_split_is_stable_and_proportional():
 def test_missing_shards_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="hfpretrain data run --tokenizer"):
         PackedTokenDataset(tmp_path, seq_len=8)
+
+
+def test_write_shard_round_trips(tmp_path):
+    from hfpretrain.data.shards import write_shard
+
+    docs = [[1, 2, 3], [70000, 5]]
+    assert write_shard(tmp_path / "x.ds", docs, "tok", vocab_size=80000) == 5
+    dataset = PackedTokenDataset(tmp_path, seq_len=4, shuffle=False)
+    assert dataset.tokens(0, 5).tolist() == [1, 2, 3, 70000, 5]
+    assert np.fromfile(tmp_path / "x.ds.index", dtype=np.uint64).tolist() == [3, 5]

@@ -96,8 +96,15 @@ class OrderedMinhashCluster(PipelineStep):
     type = "🫂 - DEDUP"
     name = "🔗 MinHash clusters (verified, first kept)"
 
-    def __init__(self, input_folder, output_folder, config: MinhashConfig, signatures_folder=None,
-                 min_similarity: float | None = None, report_examples: int = 20):  # fmt: skip
+    def __init__(
+        self,
+        input_folder,
+        output_folder,
+        config: MinhashConfig,
+        signatures_folder=None,
+        min_similarity: float | None = None,
+        report_examples: int = 20,
+    ):
         super().__init__()
         self.input_folder = get_datafolder(input_folder)
         self.output_folder = get_datafolder(output_folder)
@@ -117,8 +124,9 @@ class OrderedMinhashCluster(PipelineStep):
 
     def _signatures(self, nodes: set[tuple[int, int]]) -> dict[tuple[int, int], np.ndarray]:
         """The full signature (every band) of each document in `nodes`, read from the stage-1 signature files."""
-        dtype = np.dtype([("hashes", self.config.hash_config.np_dtype, (self.config.hashes_per_bucket,)),
-                          ("doc", "<u4")])  # fmt: skip
+        dtype = np.dtype(
+            [("hashes", self.config.hash_config.np_dtype, (self.config.hashes_per_bucket,)), ("doc", "<u4")]
+        )
         signatures: dict[tuple[int, int], np.ndarray] = {}
         for bucket in range(self.config.num_buckets):
             files = self.signatures_folder.list_files(subdirectory=f"bucket_{bucket:03d}")
@@ -131,8 +139,10 @@ class OrderedMinhashCluster(PipelineStep):
                 for record in records[np.isin(records["doc"], wanted)]:
                     key = (file_index, int(record["doc"]))
                     if key not in signatures:
-                        signatures[key] = np.zeros((self.config.num_buckets, self.config.hashes_per_bucket),
-                                                   dtype=self.config.hash_config.np_dtype)  # fmt: skip
+                        signatures[key] = np.zeros(
+                            (self.config.num_buckets, self.config.hashes_per_bucket),
+                            dtype=self.config.hash_config.np_dtype,
+                        )
                     signatures[key][bucket] = record["hashes"]
         return signatures
 

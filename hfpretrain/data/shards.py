@@ -42,12 +42,24 @@ class SplitFilter(BaseFilter):
 
 
 def _shard_token_dtype(path: Path) -> np.dtype:
+    """datatrove's .ds.metadata starts with "<tokenizer>|<bytes per token>"; 2 bytes when absent."""
     metadata = path.with_name(path.name + ".metadata")
     if metadata.is_file():
-        lines = metadata.read_text().split("\n")
-        if len(lines) > 1 and lines[1].strip() == "4":  # datatrove writes the token size in bytes on line 2
+        first = metadata.read_text(encoding="utf-8").split("\n", 1)[0]
+        if first.rsplit("|", 1)[-1].strip() == "4":
             return np.dtype(np.uint32)
     return np.dtype(np.uint16)
+
+
+def write_shard(path: Path, documents: list[list[int]], tokenizer_name: str, vocab_size: int) -> int:
+    """Write token documents as a datatrove-compatible shard (.ds, .ds.index, .ds.metadata); returns the tokens."""
+    dtype = np.uint32 if vocab_size > 65536 else np.uint16
+    tokens = np.fromiter((t for doc in documents for t in doc), dtype=dtype)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tokens.tofile(path)
+    np.cumsum([len(d) for d in documents], dtype=np.uint64).tofile(path.with_name(path.name + ".index"))
+    path.with_name(path.name + ".metadata").write_text(f"{tokenizer_name}|{np.dtype(dtype).itemsize}\n{len(tokens)}\n")
+    return len(tokens)
 
 
 class PackedTokenDataset(torch.utils.data.IterableDataset):
@@ -132,9 +144,16 @@ class PackedTokenDataset(torch.utils.data.IterableDataset):
             "files": [f.name for f in self.files],
         }
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict, strict: bool = True) -> None:
+        """Restore the position. With strict=False a changed seed keeps the position in the new order, and changed
+        shards or sequence length restart the epoch count from the beginning of the data."""
         for key in ("seed", "seq_len", "num_tokens", "files"):
             if state[key] != self.state_dict()[key]:
+                if not strict:
+                    if key != "seed":
+                        self.epoch, self.position = 0, 0
+                        return
+                    continue
                 raise ValueError(
                     f"Cannot resume: the saved data state has {key}={state[key]!r} but this dataset has "
                     f"{self.state_dict()[key]!r}. The token shards or the sequence length changed since the checkpoint."
