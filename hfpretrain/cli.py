@@ -46,6 +46,12 @@ def load_model_config(path: str | Path) -> GPTConfig:
     for key in ("architectures", "auto_map", "transformers_version", "dtype", "torch_dtype"):
         fields.pop(key, None)
     preset = fields.pop("preset", None)
+    # A training recipe's model section: preset + overrides, plus settings that do not change the architecture.
+    fields.update(fields.pop("overrides", None) or {})
+    if fields.pop("init_from", None):
+        raise ValueError(f"{path} continues from a model folder (init_from); run hfpretrain info --config on it.")
+    for key in ("implementation", "attn_implementation", "activation_checkpointing", "compile"):
+        fields.pop(key, None)
     return GPTConfig.from_preset(preset, **fields) if preset else GPTConfig(**fields)
 
 

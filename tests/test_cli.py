@@ -53,3 +53,12 @@ def test_info_reports_bad_config_clearly(tmp_path, capsys):
     assert main(["info", "--config", str(tmp_path / "missing.yaml")]) == 2
     with pytest.raises(SystemExit):
         main(["info", "--preset", "gpt5"])
+
+
+def test_info_reads_a_training_recipe_with_overrides():
+    from pathlib import Path
+
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "ja-small" / "pretrain.yaml"
+    config = load_model_config(recipe)
+    assert (config.hidden_size, config.num_hidden_layers, config.num_key_value_heads) == (384, 6, 2)
+    assert not config.tie_word_embeddings

@@ -340,3 +340,64 @@ def test_endless_skips_stop_with_an_error(corpus, tmp_path):
     config = make_config(corpus, tmp_path / "run", optimization__max_consecutive_skips=3)
     with pytest.raises(TrainingError, match="4 steps in a row were skipped"):
         train(config, hooks={"loss": lambda step, loss: loss * float("inf") if step >= 2 else loss})
+
+
+def test_export_format_and_tensorboard(corpus, tmp_path):
+    from transformers import AutoModelForCausalLM, LlamaForCausalLM
+
+    run = tmp_path / "run"
+    train(
+        make_config(
+            corpus,
+            run,
+            optimization__max_steps=4,
+            checkpointing__export_format="llama",
+            logging__trackers=["tensorboard"],
+        )
+    )
+    exported = AutoModelForCausalLM.from_pretrained(run / "final-llama")
+    assert isinstance(exported, LlamaForCausalLM)
+    assert (run / "final-llama" / "tokenizer.json").is_file()
+    assert list((run / "tracker").rglob("events.out.tfevents*"))
+
+
+def test_push_to_hub_from_the_recipe_against_a_loopback_hub(corpus, tmp_path):
+    import yaml
+
+    from .test_hub import StandInHub
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump(make_config(corpus, tmp_path / "unused").to_dict()))
+    with StandInHub() as hub:
+        result = _launch(
+            [
+                "--config",
+                str(recipe),
+                "--output_dir",
+                str(tmp_path / "run"),
+                "--max_steps",
+                "4",
+                "--push_to_hub",
+                "--hub_model_id",
+                "tester/tiny-gpt",
+                "--hub_private",
+            ],
+            1,
+            {"HF_ENDPOINT": hub.endpoint, "HF_HUB_OFFLINE": "0", "HF_TOKEN": hub.token, "HF_HOME": str(tmp_path / "h")},
+        )
+    assert result.returncode == 0, result.stderr[-3000:]
+    commit = hub.commits[-1]
+    assert commit["repo"] == "tester/tiny-gpt"
+    files = commit["files"]
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "README.md",
+        "resolved_config.yaml",
+        "modeling_gpt.py",
+    ):
+        assert name in files, sorted(files)
+    card = files["README.md"].decode()
+    assert "tester/tiny-gpt" in card and "AutoModelForCausalLM" in card and "Validation" in card
+    assert (tmp_path / "run" / "final" / "model.safetensors").read_bytes() == files["model.safetensors"]

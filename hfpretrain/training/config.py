@@ -139,7 +139,7 @@ class LoggingArguments:
     log_every: int = 10
     """Write a metrics line every this many steps."""
     eval_every: int | None = 200
-    """Evaluate on the validation set every this many steps (and at the end)."""
+    """Evaluate on the validation set every this many steps (None: only at the end)."""
     eval_sequences: int | None = 256
     """Validation sequences per evaluation (None: all)."""
     trackers: list[str] = field(default_factory=lambda: ["tensorboard"])

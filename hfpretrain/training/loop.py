@@ -495,7 +495,7 @@ def train(config: PretrainConfig, hooks: dict | None = None) -> dict[str, Any]:
 
         ################################################################################################################
         # Evaluation and checkpoints
-        if valid and lg.eval_every and (state["step"] % lg.eval_every == 0 or state["step"] == total_steps):
+        if valid and (state["step"] == total_steps or (lg.eval_every and state["step"] % lg.eval_every == 0)):
             result = evaluate(model, accelerator, valid, o.micro_batch_size)
             best = state["best_val_loss"]
             state["best_val_loss"] = result["val_loss"] if best is None else min(best, result["val_loss"])
