@@ -1,0 +1,1 @@
+"""Evaluation: language-model metrics, n-gram baselines, few-shot multiple choice."""
