@@ -348,6 +348,294 @@ def add_data_parsers(sub) -> None:
     run.set_defaults(func=cmd_data_run)
 
 
+def _load_model(model_dir: str, attn_implementation: str | None = None):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    kwargs = {"attn_implementation": attn_implementation} if attn_implementation else {}
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, **kwargs).eval()
+    return model, tokenizer
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from .generation import (
+        PRESETS,
+        SafeTextStreamer,
+        compare_modes,
+        format_comparison,
+        format_probabilities,
+        generate_text,
+        token_probabilities,
+    )
+
+    model, tokenizer = _load_model(args.model)
+    overrides = {
+        k: getattr(args, k)
+        for k in (
+            "temperature",
+            "top_k",
+            "top_p",
+            "min_p",
+            "num_beams",
+            "repetition_penalty",
+            "no_repeat_ngram_size",
+            "num_return_sequences",
+        )
+    }
+    if args.compare:
+        results = compare_modes(
+            model, tokenizer, args.prompt, args.modes or list(PRESETS), args.max_new_tokens, args.seed
+        )
+        print(json.dumps(results, ensure_ascii=False, indent=2) if args.json else format_comparison(results))
+        return 0
+    if args.probabilities:
+        rows = token_probabilities(
+            model, tokenizer, args.prompt, args.mode, args.max_new_tokens, seed=args.seed, **overrides
+        )
+        print(json.dumps(rows, ensure_ascii=False, indent=2) if args.json else format_probabilities(rows))
+        return 0
+    if args.stream:
+        print(args.prompt, end="", flush=True)
+        streamer = SafeTextStreamer(tokenizer)
+        generate_text(
+            model, tokenizer, args.prompt, args.mode, args.max_new_tokens, args.seed, streamer=streamer, **overrides
+        )
+        print()
+        return 0
+    texts = generate_text(model, tokenizer, args.prompt, args.mode, args.max_new_tokens, args.seed, **overrides)
+    print(json.dumps(texts, ensure_ascii=False, indent=2) if args.json else "\n\n".join(texts))
+    return 0
+
+
+def cmd_attention_map(args: argparse.Namespace) -> int:
+    from .viz import attention_map
+
+    path = attention_map(args.model, args.prompt, args.output, args.layer, args.head)
+    print(f"attention map: {path}")
+    return 0
+
+
+def add_decoding_parsers(sub) -> None:
+    from .generation import PRESETS
+
+    generate = sub.add_parser("generate", help="generate text with a named decoding preset, or compare them all")
+    generate.add_argument("model", help="a model folder (AutoModelForCausalLM) with its tokenizer")
+    generate.add_argument("--prompt", required=True)
+    generate.add_argument("--mode", default="greedy", choices=list(PRESETS), help="decoding preset")
+    generate.add_argument("--compare", action="store_true", help="print the prompt under every preset")
+    generate.add_argument("--modes", nargs="+", choices=list(PRESETS), help="presets for --compare (default: all)")
+    generate.add_argument("--stream", action="store_true", help="print tokens as they come (never a broken character)")
+    generate.add_argument(
+        "--probabilities", action="store_true", help="show each generated token's probability and the top alternatives"
+    )
+    generate.add_argument("--max-new-tokens", dest="max_new_tokens", type=int, default=64)
+    generate.add_argument("--seed", type=int, default=0)
+    for name, kind in (
+        ("temperature", float),
+        ("top_k", int),
+        ("top_p", float),
+        ("min_p", float),
+        ("num_beams", int),
+        ("repetition_penalty", float),
+        ("no_repeat_ngram_size", int),
+        ("num_return_sequences", int),
+    ):
+        generate.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, help=f"override the preset's {name}")
+    generate.add_argument("--json", action="store_true")
+    generate.set_defaults(func=cmd_generate)
+
+    attention = sub.add_parser("attention-map", help="heatmaps of the attention of a prompt, per layer and head")
+    attention.add_argument("model")
+    attention.add_argument("--prompt", required=True)
+    attention.add_argument("--output", required=True, help="PNG file")
+    attention.add_argument("--layer", type=int, help="only this layer")
+    attention.add_argument("--head", type=int, help="only this head")
+    attention.set_defaults(func=cmd_attention_map)
+
+
+def language_model_eval(
+    model,
+    tokenizer,
+    texts: list[str],
+    baselines: bool = False,
+    baseline_train: list[str] | None = None,
+    orders=(2, 3, 4),
+    **kwargs,
+) -> dict[str, Any]:
+    """Metrics of the model on `texts`, and optionally n-gram baselines on the same text. Without baseline_train
+    the documents are split by a stable hash: 90% to fit the n-gram models, and the model and the baselines are
+    both scored on the other 10%."""
+    import math
+
+    from .data.shards import split_of
+    from .evaluation.metrics import evaluate_texts
+
+    eval_texts = texts
+    if baselines and not baseline_train:
+        baseline_train = [t for i, t in enumerate(texts) if split_of(str(i), 0.1) == "train"]
+        eval_texts = [t for i, t in enumerate(texts) if split_of(str(i), 0.1) == "valid"] or texts[-1:]
+    result = evaluate_texts(model, tokenizer, eval_texts, **kwargs)
+    if not baselines:
+        return result
+    from .evaluation.ngram import char_vocab_size, chars_to_ids, ngram_baselines
+
+    def encode(batch):
+        return tokenizer(batch, add_special_tokens=False)["input_ids"]
+
+    chars, bytes_ = result["chars"], result["bytes"]
+    token_level = ngram_baselines(encode(baseline_train), encode(eval_texts), len(tokenizer), orders)
+    char_level = ngram_baselines(
+        [chars_to_ids(t) for t in baseline_train],
+        [chars_to_ids(t) for t in eval_texts],
+        char_vocab_size(baseline_train),
+        orders,
+    )
+    result["baselines"] = {
+        name: {
+            "loss": b["nats_per_symbol"],
+            "bits_per_char": b["nll_nats"] / math.log(2) / chars,
+            "bits_per_byte": b["nll_nats"] / math.log(2) / bytes_,
+        }
+        for name, b in token_level.items()
+    }
+    result["baselines_character_level"] = {
+        f"{name} (characters)": {"bits_per_char": b["nll_nats"] / math.log(2) / chars} for name, b in char_level.items()
+    }
+    result["baseline_documents"] = {"fit": len(baseline_train), "scored": len(eval_texts)}
+    bigram = result["baselines"]["bigram"]["bits_per_char"]
+    margin = bigram - result["bits_per_char"]
+    result["comparison"] = (
+        f"{'beats' if margin > 0 else 'does not beat'} the token bigram by {abs(margin):.3f} bits per character "
+        f"({result['bits_per_char']:.3f} vs {bigram:.3f})"
+    )
+    return result
+
+
+def format_eval(result: dict[str, Any]) -> str:
+    lines = [f"{'':<26}{'loss':>10}{'bits/char':>11}{'bits/byte':>11}"]
+    lines.append(
+        f"{'this model':<26}{result['loss']:>10.4f}{result['bits_per_char']:>11.4f}{result['bits_per_byte']:>11.4f}"
+    )
+    for name, b in (result.get("baselines") or {}).items():
+        lines.append(f"{name:<26}{b['loss']:>10.4f}{b['bits_per_char']:>11.4f}{b['bits_per_byte']:>11.4f}")
+    for name, b in (result.get("baselines_character_level") or {}).items():
+        lines.append(f"{name:<26}{'':>10}{b['bits_per_char']:>11.4f}")
+    lines.append(
+        f"perplexity {result['perplexity']:.2f}; {result['tokens']:,} tokens, {result['chars']:,} characters"
+        + (f"; bits/word {result['bits_per_word']:.3f} ({result['word_unit']})" if result.get("bits_per_word") else "")
+    )
+    if result.get("comparison"):
+        lines.append(result["comparison"])
+    return "\n".join(lines)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .text_sources import iter_documents
+
+    model, tokenizer = _load_model(args.model)
+    if args.task:
+        from .evaluation.multiple_choice import evaluate_multiple_choice, load_multiple_choice
+
+        items, bad = load_multiple_choice(args.input[0], limit=args.limit)
+        train_items, bad_train = load_multiple_choice(args.fewshot_from) if args.fewshot_from else ([], {})
+        outcome = evaluate_multiple_choice(
+            model,
+            tokenizer,
+            items,
+            train_items,
+            k=args.shots,
+            seed=args.seed,
+            batch_size=args.batch_size,
+            progress=not args.json,
+        )
+        result = outcome.to_dict()
+        result.update(
+            {
+                "task": args.task,
+                "shots": args.shots,
+                "accuracy": outcome.acc,
+                "skipped_items": dict(bad) | {f"fewshot_{k}": v for k, v in dict(bad_train).items()},
+            }
+        )
+        low, high = outcome.ci95["acc"]
+        text = (
+            json.dumps(result, ensure_ascii=False, indent=2)
+            if args.json
+            else (
+                f"{args.task} ({args.shots}-shot, n={outcome.n}): accuracy {outcome.acc:.4f} "
+                f"[95% CI {low:.3f}–{high:.3f}], acc_norm {outcome.acc_norm:.4f}, chance {outcome.chance:.4f}"
+            )
+        )
+    else:
+        texts = list(iter_documents(args.input, args.text_field))
+        if args.limit:
+            texts = texts[: args.limit]
+        baseline_train = list(iter_documents(args.baseline_train, args.text_field)) if args.baseline_train else None
+        result = language_model_eval(
+            model,
+            tokenizer,
+            texts,
+            args.baselines,
+            baseline_train,
+            tuple(args.orders),
+            max_length=args.max_length,
+            stride=args.stride,
+            batch_size=args.batch_size,
+            progress=not args.json,
+        )
+        text = json.dumps(result, ensure_ascii=False, indent=2) if args.json else format_eval(result)
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    print(text)
+    return 0
+
+
+def add_eval_parser(sub) -> None:
+    ev = sub.add_parser(
+        "eval", help="loss, perplexity, bits per char/byte/word (+ n-gram baselines), or few-shot tasks"
+    )
+    ev.add_argument("model", help="a model folder that AutoModelForCausalLM loads (ours or any other)")
+    ev.add_argument("--input", nargs="+", required=True, help="text files/folders (JSONL, .txt, Parquet, datasets)")
+    ev.add_argument("--text-field", dest="text_field", default="text")
+    ev.add_argument("--limit", type=int, help="at most this many documents / task items")
+    ev.add_argument("--baselines", action="store_true", help="also uniform, unigram and n-gram baselines")
+    ev.add_argument(
+        "--baseline-train",
+        dest="baseline_train",
+        nargs="+",
+        help="text to fit the n-gram baselines on (default: 90%% of --input; both scored on the rest)",
+    )
+    ev.add_argument("--orders", nargs="+", type=int, default=[2, 3, 4], help="n-gram orders for the baselines")
+    ev.add_argument("--max-length", dest="max_length", type=int, help="window (default: the model's context)")
+    ev.add_argument("--stride", type=int, help="sliding-window stride (default: half the window)")
+    ev.add_argument("--batch-size", dest="batch_size", type=int, default=8)
+    ev.add_argument("--task", choices=["jcommonsenseqa", "multiple_choice"], help="few-shot multiple choice instead")
+    ev.add_argument("--fewshot-from", dest="fewshot_from", help="train split for the k-shot examples")
+    ev.add_argument("--shots", type=int, default=0)
+    ev.add_argument("--seed", type=int, default=1234)
+    ev.add_argument("--output", help="also save the result as JSON here (e.g. RUN/eval/valid.json for the report)")
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.set_defaults(func=cmd_eval)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import build_report
+
+    path = build_report(args.run_dir, prompts=args.prompt or None, modes=args.modes, generate=not args.no_samples)
+    print(f"report: {path}")
+    return 0
+
+
+def add_report_parser(sub) -> None:
+    report = sub.add_parser("report", help="render RUN_DIR/report.md with plots, evaluation, data and samples")
+    report.add_argument("run_dir")
+    report.add_argument("--prompt", action="append", help="sample prompt (repeatable; default: a new document)")
+    report.add_argument("--modes", nargs="+", help="decoding presets for the samples")
+    report.add_argument("--no-samples", action="store_true", help="do not generate samples")
+    report.set_defaults(func=cmd_report)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hfpretrain", description="Pretrain a GPT from raw text, the Hugging Face way."
@@ -382,6 +670,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_tokenizer_parsers(sub)
     add_data_parsers(sub)
+    add_decoding_parsers(sub)
+    add_report_parser(sub)
+    add_eval_parser(sub)
     return parser
 
 

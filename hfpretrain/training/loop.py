@@ -637,13 +637,26 @@ def _last_eval(metrics_path: Path) -> dict:
 def _push(config: PretrainConfig, folder: Path, what: str, summary: dict | None = None, metrics: dict | None = None):
     from .hub import push_to_hub, write_model_card
 
-    write_model_card(
+    card = write_model_card(
         folder,
         config.hub.hub_model_id,
         metrics=metrics or {},
         training=summary or {},
         data=(summary or {}).get("data") or {},
     )
+    if summary is not None:  # the final push: the run report becomes part of the model card
+        import shutil
+
+        from ..report import build_report
+
+        run = Path(config.checkpointing.output_dir)
+        report = build_report(run, generate=True).read_text(encoding="utf-8")
+        if (run / "plots").is_dir():
+            shutil.copytree(run / "plots", folder / "plots", dirs_exist_ok=True)
+        body = report.split("\n", 1)[1] if report.startswith("# ") else report
+        card.write_text(
+            card.read_text(encoding="utf-8") + "\n## Run report\n" + body.replace("\n## ", "\n### "), encoding="utf-8"
+        )
     return push_to_hub(
         folder, config.hub.hub_model_id, private=config.hub.hub_private, commit_message=f"hfpretrain: {what}"
     )
