@@ -251,6 +251,11 @@ def build_report(
             "",
         ]
 
+    # Attention maps saved into the run's plots folder (hfpretrain attention-map --output RUN/plots/attention*.png)
+    maps = sorted((run / "plots").glob("attention*.png")) if (run / "plots").is_dir() else []
+    if maps:
+        parts += ["## Attention", ""] + [f"![{m.stem}](plots/{m.name})" for m in maps] + [""]
+
     # Samples
     if generate and (final / "config.json").is_file():
         table = samples(run, final, prompts or [""], modes or ["greedy", "beam", "top_p", "creative"])

@@ -333,3 +333,26 @@ def test_english_pipeline_uses_datatrove_filters(tmp_path):
     steps = {r["step"] for r in funnel["steps"]}
     assert {"Gopher Repetition", "Gopher Quality", "C4 Quality", "FineWeb Quality"} <= steps
     assert funnel["dropped"]["language_ja"] == 1
+
+
+def test_english_quality_options_per_filter(tmp_path):
+    from hfpretrain.data.pipeline import quality_steps
+
+    config = DataConfig(
+        language="en",
+        write_removed=False,
+        quality_options={
+            "gopher_quality": {"max_non_alpha_words_ratio": 0.5},
+            "gopher_repetition": {"top_n_grams": [[2, 0.4]]},  # YAML lists become datatrove's tuples
+            "fineweb_quality": False,
+        },
+    )
+    steps = quality_steps(config, tmp_path)
+    names = [type(s).__name__ for s in steps]
+    assert "FineWebQualityFilter" not in names and "C4QualityFilter" in names
+    gopher = next(s for s in steps if type(s).__name__ == "GopherQualityFilter")
+    assert gopher.max_non_alpha_words_ratio == 0.5
+    repetition = next(s for s in steps if type(s).__name__ == "GopherRepetitionFilter")
+    assert repetition.top_n_grams == ((2, 0.4),)
+    with pytest.raises(ValueError, match="per filter"):
+        quality_steps(DataConfig(language="en", quality_options={"min_doc_words": 10}), tmp_path)

@@ -110,3 +110,14 @@ def test_write_shard_round_trips(tmp_path):
     dataset = PackedTokenDataset(tmp_path, seq_len=4, shuffle=False)
     assert dataset.tokens(0, 5).tolist() == [1, 2, 3, 70000, 5]
     assert np.fromfile(tmp_path / "x.ds.index", dtype=np.uint64).tolist() == [3, 5]
+
+
+def test_empty_shards_left_by_idle_tasks_are_ignored(tmp_path):
+    total = write_shards(tmp_path, [30, 0, 12])  # a datatrove task with no documents writes an empty .ds
+    dataset = PackedTokenDataset(tmp_path, seq_len=5, shuffle=False)
+    assert len(dataset.files) == 2 and dataset.num_tokens == total
+    assert take(dataset, 1)[0] == list(range(6))
+    for f in list(tmp_path.glob("*.ds")):
+        f.write_bytes(b"")
+    with pytest.raises(FileNotFoundError, match="No token shards"):
+        PackedTokenDataset(tmp_path, seq_len=5)

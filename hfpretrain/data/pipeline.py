@@ -60,7 +60,8 @@ class DataConfig:
     quality: bool = True
     """Apply the quality filters of the language."""
     quality_options: dict = field(default_factory=dict)
-    """Threshold overrides for the Japanese quality filter (names as in JapaneseQualityFilter)."""
+    """Threshold overrides. Japanese: arguments of JapaneseQualityFilter. English: per filter — `gopher_repetition`,
+    `gopher_quality`, `c4_quality`, `fineweb_quality` — a dict of that datatrove filter's arguments, or false."""
     pii: bool = True
     """Replace e-mails, public IPs, Japanese phone numbers, postal codes, card numbers and My Numbers."""
     pii_options: dict = field(default_factory=dict)
@@ -158,12 +159,25 @@ def quality_steps(config: DataConfig, removed: Path) -> list:
             GopherRepetitionFilter,
         )
 
-        steps += [
-            GopherRepetitionFilter(exclusion_writer=excluded("gopher_repetition")),
-            GopherQualityFilter(exclusion_writer=excluded("gopher_quality")),
-            C4QualityFilter(filter_no_terminal_punct=False, exclusion_writer=excluded("c4_quality")),
-            FineWebQualityFilter(exclusion_writer=excluded("fineweb_quality")),
-        ]
+        filters = {
+            "gopher_repetition": (GopherRepetitionFilter, {}),
+            "gopher_quality": (GopherQualityFilter, {}),
+            "c4_quality": (C4QualityFilter, {"filter_no_terminal_punct": False}),
+            "fineweb_quality": (FineWebQualityFilter, {}),
+        }
+        unknown = set(config.quality_options) - set(filters)
+        if unknown:
+            raise ValueError(
+                f"quality_options for English are per filter: {', '.join(filters)} (each a dict of that datatrove "
+                f"filter's arguments, or false to leave it out); unknown: {', '.join(sorted(unknown))}"
+            )
+        for name, (cls, defaults) in filters.items():
+            options = config.quality_options.get(name, {})
+            if options is False:
+                continue
+            # YAML has no tuples: the n-gram thresholds come as lists of [n, fraction]
+            options = {k: tuple(map(tuple, v)) if k.endswith("n_grams") else v for k, v in dict(options).items()}
+            steps.append(cls(**{**defaults, **options}, exclusion_writer=excluded(name)))
     return steps
 
 

@@ -78,7 +78,8 @@ class PackedTokenDataset(torch.utils.data.IterableDataset):
     ):
         super().__init__()
         self.folder = Path(folder)
-        self.files = sorted(self.folder.rglob("*.ds"))
+        # a datatrove task that received no documents leaves an empty shard behind: nothing to read there
+        self.files = [f for f in sorted(self.folder.rglob("*.ds")) if f.stat().st_size > 0]
         if not self.files:
             raise FileNotFoundError(
                 f"No token shards (*.ds) under {self.folder}; run `hfpretrain data run --tokenizer`."
