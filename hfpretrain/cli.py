@@ -6,6 +6,7 @@ hfpretrain convert export --to llama|gpt2 SRC DST            our GPT → a plain
 hfpretrain tokenizer train --input DATA --vocab-size N --output DIR
 hfpretrain tokenizer stats DIR --input FILE [--json]
 hfpretrain data run --input RAW --output OUT --language ja [--tokenizer TOK] [--config data.yaml]
+hfpretrain ladder --input TRAIN --valid VALID (--tokenizer DIR | --char-level) [--budget-tokens N]
 """
 
 import argparse
@@ -16,6 +17,7 @@ from typing import Any
 
 from huggingface_hub.errors import StrictDataclassError
 
+from . import ladder
 from .accounting import flops_breakdown, parameter_breakdown
 from .configuration_gpt import PRESETS, GPTConfig
 
@@ -673,6 +675,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_decoding_parsers(sub)
     add_report_parser(sub)
     add_eval_parser(sub)
+    ladder.add_parser(sub)
     return parser
 
 

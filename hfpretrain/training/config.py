@@ -18,14 +18,19 @@ from typing import Any
 
 SCHEDULES = ("cosine", "linear", "wsd", "constant")
 MIXED_PRECISION = ("bf16", "fp16", "no")
+ARCHITECTURES = ("gpt", "mlp", "rnn", "attention")
 
 
 @dataclass
 class ModelArguments:
+    architecture: str = "gpt"
+    """gpt, or one of the ladder's smaller models (`hfpretrain ladder`): mlp (fixed-window, Bengio et al. 2003),
+    rnn (LSTM/GRU) or attention (one attention-only layer); those take their fields from overrides, not a preset."""
     preset: str = "gpt-debug"
     """A GPTConfig preset (`hfpretrain info` lists them); vocab size and special tokens come from the tokenizer."""
     overrides: dict = field(default_factory=dict)
-    """GPTConfig fields that differ from the preset, e.g. {num_hidden_layers: 4, dropout: 0.0}."""
+    """GPTConfig fields that differ from the preset, e.g. {num_hidden_layers: 4, dropout: 0.0} (for another
+    architecture: fields of its config, e.g. {cell: gru, hidden_size: 256})."""
     init_from: str | None = None
     """A model folder to continue pretraining from (ours, or an imported GPT-2 / Llama); replaces preset."""
     implementation: str = "hfpretrain"
@@ -200,6 +205,13 @@ class PretrainConfig:
             raise ValueError(f"export_format must be llama or gpt2; got {c.export_format!r}")
         if m.implementation not in ("hfpretrain", "transformers"):
             raise ValueError(f"implementation must be hfpretrain or transformers; got {m.implementation!r}")
+        if m.architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {', '.join(ARCHITECTURES)}; got {m.architecture!r}")
+        if m.architecture != "gpt" and m.implementation != "hfpretrain":
+            raise ValueError(
+                f"implementation={m.implementation!r} exports a GPT; architecture={m.architecture!r} has no "
+                "transformers equivalent. Use implementation hfpretrain or architecture gpt."
+            )
         if self.hub.push_to_hub and not self.hub.hub_model_id:
             raise ValueError("--push_to_hub needs --hub_model_id ORG/NAME.")
         if not self.data.train and not c.resume:

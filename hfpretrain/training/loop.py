@@ -101,11 +101,13 @@ def load_tokenizer(config: PretrainConfig):
 
 def build_model(config: PretrainConfig, tokenizer):
     """Our GPT from a preset (vocabulary and special tokens from the tokenizer), or a pretrained folder; with
-    implementation=transformers, the same initial weights as transformers' GPT2LMHeadModel / LlamaForCausalLM."""
+    implementation=transformers, the same initial weights as transformers' GPT2LMHeadModel / LlamaForCausalLM.
+    Another architecture (the ladder's mlp, rnn, attention) is built from its config's defaults and the overrides."""
     from transformers import AutoModelForCausalLM
 
     from ..configuration_gpt import GPTConfig
     from ..modeling_gpt import GPTForCausalLM
+    from ..modeling_ladder import LADDER_CONFIGS, LADDER_MODELS
 
     m = config.model
     if m.init_from:
@@ -122,15 +124,22 @@ def build_model(config: PretrainConfig, tokenizer):
             eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,
         )
-        preset = GPTConfig.from_preset(m.preset)
-        fields["max_position_embeddings"] = max(preset.max_position_embeddings, config.data.seq_len)
-        model = GPTForCausalLM(GPTConfig.from_preset(m.preset, **{**fields, **m.overrides}))
+        if m.architecture in LADDER_MODELS:
+            config_class, model_class = LADDER_MODELS[m.architecture]
+            if "max_position_embeddings" in config_class.__dataclass_fields__:
+                fields["max_position_embeddings"] = config.data.seq_len
+            model = model_class(config_class(**{**fields, **m.overrides}))
+        else:
+            preset = GPTConfig.from_preset(m.preset)
+            fields["max_position_embeddings"] = max(preset.max_position_embeddings, config.data.seq_len)
+            model = GPTForCausalLM(GPTConfig.from_preset(m.preset, **{**fields, **m.overrides}))
         if m.implementation == "transformers":
             from ..convert import export_gpt2, export_llama, llama_problems
 
             model = export_llama(model) if not llama_problems(model.config) else export_gpt2(model)
     model.config.use_cache = False
-    model.set_attn_implementation(m.attn_implementation)
+    if not isinstance(model.config, LADDER_CONFIGS):  # those have a single attention path
+        model.set_attn_implementation(m.attn_implementation)
     if m.activation_checkpointing:
         model.activation_checkpointing_enable()
     return model
@@ -182,7 +191,9 @@ def run_fingerprint(config: PretrainConfig, data_fingerprint: str, tokenizer) ->
         "global_batch_tokens": config.optimization.global_batch_tokens,
         "data": data_fingerprint,
         "tokenizer": [getattr(tokenizer, "name_or_path", None), len(tokenizer)],
-        "model": [config.model.preset, config.model.overrides, config.model.init_from, config.model.implementation],
+        "model": [config.model.preset, config.model.overrides, config.model.init_from, config.model.implementation]
+        # the architecture only when it is not the GPT: GPT checkpoints from before the field existed still resume
+        + ([config.model.architecture] if config.model.architecture != "gpt" else []),
     }
 
 
@@ -231,7 +242,6 @@ def train(config: PretrainConfig, hooks: dict | None = None) -> dict[str, Any]:
     from accelerate.utils import set_seed
     from tqdm.auto import tqdm
 
-    from ..accounting import training_flops_per_token
     from ..data.shards import PackedTokenDataset
     from ..runtime import tune_cpu_allocator
     from ..tokenizer import save_tokenizer
@@ -295,7 +305,7 @@ def train(config: PretrainConfig, hooks: dict | None = None) -> dict[str, Any]:
     optimizer = make_optimizer(model, o, accelerator.device)
     model, optimizer = accelerator.prepare(model, optimizer)
     unwrapped = accelerator.unwrap_model(model)
-    flops_per_token = training_flops_per_token(_our_config(unwrapped.config), config.data.seq_len)
+    flops_per_token = _flops_per_token(unwrapped, config.data.seq_len)
     peak = peak_flops(config, accelerator.device)
     config_path = run_dir / "resolved_config.yaml"
     if main:
@@ -570,6 +580,18 @@ def _checkpoint_name(step: int) -> str:
 
 def _warmup(o, total_steps: int) -> int:
     return o.warmup_steps if o.warmup_steps is not None else round(o.warmup_fraction * total_steps)
+
+
+def _flops_per_token(model, seq_len: int) -> int:
+    """Training FLOPs per token: the GPT's 6N + attention formula, or 6 × the non-embedding weights of the ladder's
+    smaller models (each weight does one multiply-add forward and two backward; an embedding lookup does none)."""
+    from ..accounting import training_flops_per_token
+    from ..modeling_ladder import LADDER_CONFIGS
+
+    if isinstance(model.config, LADDER_CONFIGS):
+        embedding = model.get_input_embeddings().weight
+        return 6 * sum(p.numel() for p in model.parameters() if p is not embedding or model.config.tie_word_embeddings)
+    return training_flops_per_token(_our_config(model.config), seq_len)
 
 
 def _our_config(model_config):
