@@ -48,7 +48,12 @@ def _step_rows(stage: str, steps: list[dict]) -> list[dict]:
             "pii": {k[len("pii_") :]: v for k, v in stats.items() if k.startswith("pii_") and isinstance(v, int)},
         }
         if stats.get("dropped") and not row["dropped"]:
-            row["dropped"] = {"unspecified": stats["dropped"]}
+            # datatrove's dedup filters count drops without a reason: name it after the step
+            name = step["name"].lower()
+            reason = (
+                "minhash_duplicate" if "minhash" in name else "exact_duplicate" if "exact" in name else "unspecified"
+            )
+            row["dropped"] = {reason: stats["dropped"]}
         if "tokens" in stats:
             row["tokens"] = stats["tokens"]
         rows.append(row)
