@@ -177,18 +177,18 @@ def pretrain_config(args, out: Path) -> dict:
             "mixed_precision": "bf16",
             "seed": args.seed,
         },
-        "checkpointing": {"output_dir": str(out / "run"), "save_every": 200, "keep_last": 1},
-        "logging": {"log_every": 10, "eval_every": 100, "eval_sequences": 128, "trackers": ["tensorboard"]},
+        "checkpointing": {"output_dir": str(out / "run"), "save_every": 500, "keep_last": 1},
+        "logging": {"log_every": 10, "eval_every": 250, "eval_sequences": 128, "trackers": ["tensorboard"]},
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", default="demo_run", help="folder for every artifact (default: demo_run)")
-    parser.add_argument("--tokens", type=int, default=1_500_000, help="training tokens (default: 1.5M)")
+    parser.add_argument("--tokens", type=int, default=3_000_000, help="training tokens (default: 3M)")
     parser.add_argument("--vocab-size", type=int, default=4096, help="BPE vocabulary size")
     parser.add_argument("--seq-len", type=int, default=128, help="tokens per training sequence")
-    parser.add_argument("--batch-tokens", type=int, default=4096, help="tokens per optimizer step")
+    parser.add_argument("--batch-tokens", type=int, default=2048, help="tokens per optimizer step")
     parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
     parser.add_argument("--code", action="store_true", help="also train on the standard library's source code")
     parser.add_argument("--workers", type=int, default=2, help="data pipeline processes")
