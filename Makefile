@@ -29,6 +29,11 @@ bench: install
 	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) benchmarks/model_speed.py
 	$(PY) benchmarks/tokenizer_bench.py
+	$(PY) benchmarks/data_bench.py
+	$(PY) benchmarks/training_bench.py
+	$(PY) benchmarks/eval_bench.py
+	$(PY) benchmarks/fewshot_bench.py
+	$(PY) benchmarks/ladder_bench.py --budget-tokens 600000 --threads 1
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         "--output",
         str(run / "eval" / "valid.json"),
     ]
-    stage("evaluation on held-out documents, beside n-gram baselines", ["hfpretrain", *eval_args])
+    stage("evaluation: held-out documents, beside n-gram baselines", ["hfpretrain", *eval_args])
     run_cli(eval_args)
     result = json.loads((run / "eval" / "valid.json").read_text(encoding="utf-8"))
     stage.done()
@@ -285,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
 
     map_args = ["attention-map", str(final), "--prompt", "def read(path):\n    with open(path) as f:"]
     map_args += ["--output", str(run / "plots" / "attention.png")]
-    stage("attention map and run report", ["hfpretrain", *map_args])
+    stage("report: attention map and run report", ["hfpretrain", *map_args])
     run_cli(map_args)
     report_args = ["report", str(run), "--prompt", PROMPT, "--prompt", "Return a new"]
     print("    $ " + shlex.join(["hfpretrain", *report_args]))

@@ -203,6 +203,8 @@ def build_report(
             rows = [["this model", result["loss"], result["bits_per_char"], result.get("bits_per_byte")]]
             for name, b in (result.get("baselines") or {}).items():
                 rows.append([name, b.get("loss", "-"), b.get("bits_per_char"), b.get("bits_per_byte", "-")])
+            for name, b in (result.get("baselines_character_level") or {}).items():
+                rows.append([name, "-", b.get("bits_per_char"), "-"])
             parts += [_table(rows, ["model", "loss (nats/token)", "bits/char", "bits/byte"]), ""]
             if result.get("comparison"):
                 parts += [result["comparison"], ""]

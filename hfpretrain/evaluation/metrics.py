@@ -118,8 +118,10 @@ def evaluate_texts(
         for row, (w, _, _) in enumerate(chunk):
             ids[row, : len(w)] = torch.tensor(w)
             mask[row, : len(w)] = 1
-        ids, mask = ids.to(device), mask.to(device)
-        logits = model(input_ids=ids, attention_mask=mask).logits
+        ids = ids.to(device)
+        # without padding, no mask: the model can take its plain causal attention path
+        padded = any(len(w) < width for w, _, _ in chunk)
+        logits = model(input_ids=ids, attention_mask=mask.to(device) if padded else None).logits
         # cross_entropy instead of a full log_softmax tensor: one (batch, width) result, not (batch, width, vocab)
         token_nll = F.cross_entropy(
             logits[:, :-1].float().reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1), reduction="none"
