@@ -24,6 +24,32 @@ def module_path(name: str) -> str:
     return str(Path(__file__).parent / name)
 
 
+ARGUMENTS = """
+Args:
+    predictions (list of str): the texts to score.
+    model_id (str): a folder (or Hub id) that AutoModelForCausalLM and AutoTokenizer load; or pass
+        model= and tokenizer= objects instead.
+    batch_size (int): windows per forward pass (8). max_length, stride: the sliding window (model context, half).
+    device (str): where to load model_id ("cpu", "cuda"). trust_remote_code (bool): for models that need it.
+Returns:
+"""
+
+
+def metric_info(description: str, returns: str, reference: str):
+    """The `evaluate.MetricInfo` of one of our modules: texts in, figures out."""
+    import datasets
+    import evaluate
+
+    return evaluate.MetricInfo(
+        module_type="metric",
+        description=description,
+        citation="",
+        inputs_description=ARGUMENTS + "    " + returns + "\n",
+        features=datasets.Features({"predictions": datasets.Value("string")}),
+        reference_urls=[reference],
+    )
+
+
 def compute_for_evaluate(
     predictions,
     model_id=None,

@@ -1,9 +1,8 @@
 """Perplexity of a causal language model on texts (hfpretrain, local evaluate module)."""
 
-import datasets
 import evaluate
 
-from hfpretrain.evaluation.evaluate_modules import compute_for_evaluate
+from hfpretrain.evaluation.evaluate_modules import ARGUMENTS, compute_for_evaluate, metric_info
 
 _DESCRIPTION = (
     "Perplexity: exp of the mean negative log-likelihood per token. `perplexity` is token-weighted over all texts "
@@ -11,29 +10,13 @@ _DESCRIPTION = (
     "is scored after the end-of-text token, with a strided sliding window beyond the model's context. Perplexity "
     "depends on the tokenizer: compare models with different tokenizers by bits per byte or per character."
 )
-_KWARGS = """
-Args:
-    predictions (list of str): the texts to score.
-    model_id (str): a folder (or Hub id) that AutoModelForCausalLM and AutoTokenizer load; or pass
-        model= and tokenizer= objects instead.
-    batch_size (int): windows per forward pass (8). max_length, stride: the sliding window (model context, half).
-    device (str): where to load model_id ("cpu", "cuda"). trust_remote_code (bool): for models that need it.
-Returns:
-    perplexity (float), perplexities (list of float), mean_perplexity (float), tokens (int).
-"""
+_RETURNS = "perplexity (float), perplexities (list of float), mean_perplexity (float), tokens (int)."
 
 
-@evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS)
+@evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, ARGUMENTS + _RETURNS)
 class Perplexity(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
-            module_type="metric",
-            description=_DESCRIPTION,
-            citation="",
-            inputs_description=_KWARGS,
-            features=datasets.Features({"predictions": datasets.Value("string")}),
-            reference_urls=["https://huggingface.co/docs/transformers/perplexity"],
-        )
+        return metric_info(_DESCRIPTION, _RETURNS, "https://huggingface.co/docs/transformers/perplexity")
 
     def _compute(self, predictions, **kwargs):
         result = compute_for_evaluate(predictions, **kwargs)
