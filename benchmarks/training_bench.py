@@ -136,7 +136,7 @@ def overhead(work: Path, tokenizer: Path) -> dict:
     return result
 
 
-def quality(work: Path, tokenizer: Path, tokens: int) -> dict:
+def quality(work: Path, tokenizer: Path, tokens: int, only: list[str] | None = None) -> dict:
     variants = {
         "modern (RoPE, RMSNorm, SwiGLU)": {
             "overrides": {**SHAPE, "num_key_value_heads": 6, "tie_word_embeddings": True}
@@ -150,6 +150,8 @@ def quality(work: Path, tokenizer: Path, tokens: int) -> dict:
     }
     results = {}
     for name, model in variants.items():
+        if only and not any(name.lower().startswith(o.lower()) for o in only):
+            continue
         run = name.split(" ")[0].lower().replace("-", "")
         config = base_config(work, tokenizer, run, tokens, **model)
         start = time.perf_counter()
@@ -184,6 +186,7 @@ def main(argv=None):
     parser.add_argument("--parts", nargs="+", default=["overhead", "quality"])
     parser.add_argument("--tokens", type=int, default=2_000_000, help="training tokens per model (quality)")
     parser.add_argument("--json", default=None)
+    parser.add_argument("--variants", nargs="+", help="quality: only the variants whose names start so (e.g. GPT2LM)")
     args = parser.parse_args(argv)
     if not DATA.is_dir():
         sys.exit(f"{DATA} not found: this benchmark needs the shared corpora (../shared/data).")
@@ -193,7 +196,7 @@ def main(argv=None):
     if "overhead" in args.parts:
         results["overhead"] = overhead(work, tokenizer)
     if "quality" in args.parts:
-        results["quality"] = quality(work, tokenizer, args.tokens)
+        results["quality"] = quality(work, tokenizer, args.tokens, args.variants)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, ensure_ascii=False))
     return results
