@@ -61,7 +61,9 @@ def encode_prompt(tokenizer, prompt: str, device) -> dict[str, torch.Tensor]:
     """The prompt as the model saw documents in pretraining: after the end-of-text separator (an empty prompt is
     then "the start of a new document")."""
     ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    start = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.bos_token_id
+    from .tokenizer import document_separator_id
+
+    start = document_separator_id(tokenizer)
     if start is not None:
         ids = [start, *ids]
     input_ids = torch.tensor([ids], device=device)

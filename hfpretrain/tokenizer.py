@@ -344,6 +344,12 @@ def save_tokenizer(tokenizer, output: str | Path, report: dict | None = None) ->
 # Statistics for any tokenizer
 
 
+def document_separator_id(tokenizer) -> int | None:
+    """The token that stands before every document in pretraining (end-of-text between documents; begin-of-text for a
+    tokenizer without one), so that scoring or generating "a document" starts from the context training gave it."""
+    return tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.bos_token_id
+
+
 def is_byte_token(token: str) -> bool:
     return bool(_BYTE_TOKEN.match(token))
 

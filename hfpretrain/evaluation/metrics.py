@@ -19,6 +19,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ..tokenizer import document_separator_id
+
 
 def count_words(texts: list[str]) -> tuple[int | None, str | None]:
     """Word count and how it was counted: whitespace words, or MeCab words for Japanese (None if unavailable)."""
@@ -87,7 +89,7 @@ def evaluate_texts(
     Corpus figures are token-weighted (total NLL over total tokens, characters, bytes). With `per_document`, the
     result also holds `per_document`: one dict per non-empty text, in input order, with the same figures."""
     texts = [t for t in texts if t]
-    context = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.bos_token_id
+    context = document_separator_id(tokenizer)
     max_length = max_length or getattr(model.config, "max_position_embeddings", None) or 1024
     stride = stride or max_length // 2
     if not 0 < stride <= max_length:
@@ -96,8 +98,8 @@ def evaluate_texts(
     model.eval()
 
     windows = []  # (ids, targets to score, document index)
-    for doc, text in enumerate(texts):
-        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    encoded = tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []  # one batched call
+    for doc, ids in enumerate(encoded):
         ids = ([context] if context is not None else []) + ids
         windows += [(w, n, doc) for w, n in windows_for(ids, max_length, stride)]
     windows.sort(key=lambda w: len(w[0]))  # similar lengths together: less padding
